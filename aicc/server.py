@@ -66,7 +66,7 @@ from aicc.store.chunkstore import ChunkStore
 from aicc.store.db import Database, open_database
 from aicc.store.s3 import open_chunk_store
 from aicc.store.sealing import Sealer
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 
 if TYPE_CHECKING:
     import uvicorn

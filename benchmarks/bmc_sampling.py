@@ -33,7 +33,7 @@ from aicc.services.common import utcnow
 from aicc.services.nodes import bmc
 from aicc.services.nodes import nodes as nodes_service
 from aicc.services.telemetry import samples
-from aicc.store.tables import NodeRow
+from aicc.store.tables.nodes import NodeRow
 from aicc.testing import redfish
 from aicc.testing.servers import admin
 

@@ -177,7 +177,7 @@ def main() -> None:
             with db.reader() as session:
                 from sqlalchemy import func, select
 
-                from aicc.store.tables import GatewayRequestRow
+                from aicc.store.tables.serving import GatewayRequestRow
 
                 logged = session.scalar(select(func.count()).select_from(GatewayRequestRow))
             direct = results["direct"]

@@ -45,7 +45,8 @@ from aicc.services.leases import leases as leases_service
 from aicc.services.nodes import maintenance
 from aicc.services.nodes import nodes as nodes_service
 from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import JobRow, OrgRow
+from aicc.store.tables.jobs import JobRow
+from aicc.store.tables.tenancy import OrgRow
 from aicc.testing.postgres import start_postgres
 from aicc.testing.servers import admin, kill_leftover_replicas
 

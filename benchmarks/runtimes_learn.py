@@ -21,7 +21,7 @@ from aicc.server import build
 from aicc.services.common import utcnow
 from aicc.services.jobs import jobs
 from aicc.services.jobs.runtimes import Runtimes
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 from aicc.testing.servers import admin
 
 

@@ -13,15 +13,9 @@ from aicc.services.billing.meter import PowerModel
 from aicc.services.common import new_id
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, open_database
-from aicc.store.tables import (
-    DeviceRow,
-    JobRow,
-    NodeRow,
-    ProjectRow,
-    QueueRow,
-    ReplicaRow,
-    UserRow,
-)
+from aicc.store.tables.jobs import JobRow, ReplicaRow
+from aicc.store.tables.nodes import DeviceRow, NodeRow
+from aicc.store.tables.tenancy import ProjectRow, QueueRow, UserRow
 from aicc.testing.servers import seeded
 
 T0 = datetime(2026, 11, 3, 9, 20, tzinfo=UTC)

@@ -33,7 +33,7 @@ MIGRATION = "aicc/store/migrations/versions/00NN_widgets.py"
 STEP = "aicc/loops/widgets.py"  # found by the loops' registry as a file of `aicc.loops`
 #: Recipe 3's samples, in the order a contributor writes them (and this test installs them).
 FILES = (
-    "aicc/store/tables.py",
+    "aicc/store/tables/tenancy.py",
     MIGRATION,
     "aicc/services/tenancy/views.py",
     "aicc/services/tenancy/widgets.py",
@@ -173,13 +173,13 @@ def install(sample: Sample, loops: Path) -> types.ModuleType:
 
 def migrate(migration: types.ModuleType, url: str) -> None:
     """The sample migration up, down and up again on a database at the newest revision; then
-    the table it built is the table `tables.py` declares."""
+    the table it built is the table `store/tables/` declares."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
     from sqlalchemy import create_engine
 
-    from aicc.store.tables import Base
+    from aicc.store.tables.base import Base
 
     engine = create_engine(url)
     for step in (migration.upgrade, migration.downgrade, migration.upgrade):

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aicc.store.db import Database
-from aicc.store.tables import LeaseRow
+from aicc.store.tables.jobs import LeaseRow
 
 
 class LostLease(Exception):

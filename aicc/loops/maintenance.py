@@ -22,7 +22,7 @@ from aicc.services.jobs import transitions, windows_told
 from aicc.services.leases import leases, notices
 from aicc.services.nodes import maintenance
 from aicc.store.db import Database
-from aicc.store.tables import CapacityLeaseRow
+from aicc.store.tables.leases import CapacityLeaseRow
 
 ENDING_NOTICE = timedelta(days=1)  # `lease.ending` this long before a lease ends
 

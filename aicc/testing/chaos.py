@@ -39,7 +39,7 @@ from sqlalchemy import select
 
 from aicc.executors.local import runtime
 from aicc.store.db import make_engine
-from aicc.store.tables import ReplicaRow
+from aicc.store.tables.jobs import ReplicaRow
 from aicc.testing import engines
 from aicc.testing.chaos_checks import check, wait_until
 from aicc.testing.chaos_cluster import Cluster, Prober, Submitter

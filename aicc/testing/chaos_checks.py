@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from aicc.services.jobs import waiting
 from aicc.store.db import make_engine
-from aicc.store.tables import JobRow, LeaseRow, NodeRow, ReplicaRow, UsageRow
+from aicc.store.tables.billing import UsageRow
+from aicc.store.tables.jobs import JobRow, LeaseRow, ReplicaRow
+from aicc.store.tables.nodes import NodeRow
 from aicc.testing.chaos_cluster import Cluster, Submitter
 from aicc.testing.chaos_report import Report
 from aicc.testing.datasets import push

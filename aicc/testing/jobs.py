@@ -66,7 +66,8 @@ def finish_as(
     from sqlalchemy import select
 
     from aicc.services.common import new_id
-    from aicc.store.tables import JobRow, NodeRow, ReplicaRow
+    from aicc.store.tables.jobs import JobRow, ReplicaRow
+    from aicc.store.tables.nodes import NodeRow
 
     with db.session() as session:
         job = session.get(JobRow, job_id)

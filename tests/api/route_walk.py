@@ -45,7 +45,9 @@ from aicc.services.models import models, templates
 from aicc.services.serving import adapters, deployments
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.db import database_url, make_engine
-from aicc.store.tables import LeaseRow, ProjectRow, SettlementRow, TokenRow, UserRow
+from aicc.store.tables.federation import SettlementRow
+from aicc.store.tables.jobs import LeaseRow
+from aicc.store.tables.tenancy import ProjectRow, TokenRow, UserRow
 from aicc.testing.datasets import OCTETS, begin_and_send, push
 from aicc.testing.postgres import PostgresServer
 from aicc.testing.servers import in_process

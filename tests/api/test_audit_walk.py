@@ -31,14 +31,11 @@ from route_walk import (
 )
 from sqlalchemy import select
 
-from aicc.store.tables import (
-    AuditRow,
-    ChallengeRow,
-    DatasetRow,
-    ImageRepositoryRow,
-    NeedRow,
-    NotebookRow,
-)
+from aicc.store.tables.data import DatasetRow
+from aicc.store.tables.images import ImageRepositoryRow
+from aicc.store.tables.jobs import NotebookRow
+from aicc.store.tables.needs import ChallengeRow, NeedRow
+from aicc.store.tables.tenancy import AuditRow
 from aicc.testing.datasets import begin_and_send
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")

@@ -34,7 +34,7 @@ from route_walk import (
 )
 
 from aicc.services.common import utcnow
-from aicc.store.tables import TokenRow
+from aicc.store.tables.tenancy import TokenRow
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 

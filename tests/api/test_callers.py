@@ -13,7 +13,7 @@ from sqlalchemy import update
 from aicc.api.state import AppState
 from aicc.services.common import utcnow
 from aicc.store.db import Database
-from aicc.store.tables import TokenRow, UserRow
+from aicc.store.tables.tenancy import TokenRow, UserRow
 from aicc.testing.polling import wait
 from aicc.testing.tenants import make_tenant
 

@@ -22,12 +22,12 @@ from sqlalchemy import func, select, update
 
 from aicc.api.state import AppState
 from aicc.services.common import new_id
-from aicc.store.tables import (
+from aicc.store.tables.billing import VoucherRow
+from aicc.store.tables.needs import (
     ChallengeAwardRow,
     ChallengeSubmissionRow,
     ChallengeTeamRow,
     NeedRow,
-    VoucherRow,
 )
 from aicc.testing import challenges
 from aicc.testing.datasets import push

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from aicc.api.state import AppState
 from aicc.store.db import MIGRATIONS
-from aicc.store.tables import DatasetMountRow
+from aicc.store.tables.data import DatasetMountRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import submit
 from aicc.testing.tenants import Tenant

@@ -22,7 +22,8 @@ from aicc.sdk.client import Client
 from aicc.sdk.images import RegistryError
 from aicc.services.images import images
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import ImageBlobRow, ImageRepositoryRow, ImageTagRow, UserRow
+from aicc.store.tables.images import ImageBlobRow, ImageRepositoryRow, ImageTagRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing import registry
 from aicc.testing.polling import wait
 from aicc.testing.registry import Center, layer_tar, oci_layout

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from aicc.api.state import AppState
 from aicc.services.common import utcnow
 from aicc.services.nodes import nodes
-from aicc.store.tables import NodeRow
+from aicc.store.tables.nodes import NodeRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.tenants import Tenant
 
@@ -195,7 +195,7 @@ def test_a_secret_replaced_after_a_job_ran_stays_masked_in_its_logs(server) -> N
     that value in the job's logs, and the value kept for masking is sealed in the database."""
     from sqlalchemy import select
 
-    from aicc.store.tables import JobRow
+    from aicc.store.tables.jobs import JobRow
 
     api, state = server
     assert api.put("/api/v1/secrets/db-password", json={"value": "first-pass-1234"}).is_success
@@ -236,7 +236,7 @@ def test_a_key_reused_for_another_spec_is_refused(api: TestClient) -> None:
 def test_secrets_are_sealed_in_the_database(server) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from aicc.store.tables import SecretRow
+    from aicc.store.tables.tenancy import SecretRow
 
     api, state = server
     api.put("/api/v1/secrets/db-password", json={"value": "hunter2-very-secret"})

@@ -28,7 +28,8 @@ from aicc.server import ServerState
 from aicc.services.common import utcnow
 from aicc.services.leases import leases
 from aicc.services.nodes import maintenance, nodes
-from aicc.store.tables import NodeRow, NotifyEventRow
+from aicc.store.tables.nodes import NodeRow
+from aicc.store.tables.notify import NotifyEventRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.polling import wait
 from aicc.testing.servers import over_http

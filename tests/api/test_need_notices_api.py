@@ -21,7 +21,7 @@ from sqlalchemy import update
 from aicc.loops import challenges as step
 from aicc.services.common import utcnow
 from aicc.services.needs import notices
-from aicc.store.tables import NeedRow
+from aicc.store.tables.needs import NeedRow
 from aicc.testing import challenges
 from aicc.testing.datasets import push
 from aicc.testing.polling import wait

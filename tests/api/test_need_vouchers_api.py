@@ -21,7 +21,7 @@ from sqlalchemy import update
 from aicc.api.state import AppState
 from aicc.core import periods
 from aicc.services.common import new_id
-from aicc.store.tables import ChallengeSubmissionRow, ChallengeTeamRow, NeedRow
+from aicc.store.tables.needs import ChallengeSubmissionRow, ChallengeTeamRow, NeedRow
 from aicc.testing.datasets import push
 from aicc.testing.tenants import Tenant, make_tenant
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from aicc.store.tables import ChallengeRow, ChallengeSubmissionRow, NeedRow
+from aicc.store.tables.needs import ChallengeRow, ChallengeSubmissionRow, NeedRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import wait_state
 from aicc.testing.polling import wait

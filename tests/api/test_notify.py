@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aicc.api.state import AppState
-from aicc.store.tables import NotifyDeliveryRow
+from aicc.store.tables.notify import NotifyDeliveryRow
 from aicc.testing.servers import free_port, in_process
 from aicc.testing.tenants import make_tenant
 

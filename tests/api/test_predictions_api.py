@@ -19,7 +19,7 @@ from sqlalchemy import select
 from aicc.sdk.client import Client
 from aicc.services.models import models, views
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import wait_state
 from aicc.testing.servers import over_http

@@ -18,7 +18,7 @@ from aicc.cli.main import app
 from aicc.sdk.client import Client
 from aicc.services.models import template_runs
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.datasets import push
 from aicc.testing.jobs import wait_state
 from aicc.testing.servers import in_process, over_http

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from aicc.api.state import AppState
 from aicc.services.models import models
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing import templates
 from aicc.testing.tenants import Tenant, make_tenant
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from aicc.cli.main import app
 from aicc.core import periods
 from aicc.services.common import utcnow
-from aicc.store.tables import JobRow, UsageRow
+from aicc.store.tables.billing import UsageRow
+from aicc.store.tables.jobs import JobRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
 

@@ -13,7 +13,7 @@ from aicc.cli.main import app
 from aicc.services.models import models
 from aicc.services.serving import deployments
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.servers import over_http
 
 CONFIG = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}).encode()

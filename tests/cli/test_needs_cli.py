@@ -16,7 +16,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
-from aicc.store.tables import NeedRow
+from aicc.store.tables.needs import NeedRow
 from aicc.testing import challenges
 from aicc.testing.datasets import push
 from aicc.testing.servers import over_http

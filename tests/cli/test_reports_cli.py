@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from aicc.cli.main import app
-from aicc.store.tables import ProjectRow, UsageRow
+from aicc.store.tables.billing import UsageRow
+from aicc.store.tables.tenancy import ProjectRow
 from aicc.testing.servers import over_http
 
 START = datetime(2026, 10, 8, 2, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from aicc.core.states import (
 )
 from aicc.core.states import REPLICA_ALLOWED as REPLICA_MOVES
 from aicc.services.serving import converge, deployments, lifecycle
-from aicc.store.tables import DeploymentReplicaRow, DeploymentRow
+from aicc.store.tables.serving import DeploymentReplicaRow, DeploymentRow
 
 S = DeploymentState
 ALLOWED = {

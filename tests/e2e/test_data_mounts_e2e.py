@@ -128,7 +128,7 @@ def test_a_training_job_reads_its_data_set_read_only_and_a_second_fetches_nothin
     assert len(nodes) == 1
     with center.state.db.session() as session:
         from aicc.services.data import mounts
-        from aicc.store.tables import JobRow
+        from aicc.store.tables.jobs import JobRow
 
         job = session.get(JobRow, second["id"])
         assert job is not None

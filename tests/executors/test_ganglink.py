@@ -20,7 +20,7 @@ import pytest
 from aicc.executors import ganglink, netns
 from aicc.loops.scheduling import rendezvous
 from aicc.scheduler.snapshot import Bind, Placement
-from aicc.store.tables import NodeRow
+from aicc.store.tables.nodes import NodeRow
 from aicc.testing.isolation import Listener, listening
 
 SERVE = """

@@ -32,7 +32,7 @@ from aicc.executors.base import ReplicaLaunch, ReplicaState
 from aicc.executors.datacache import DataCache
 from aicc.executors.slurm import SlurmCommands, SlurmExecutor
 from aicc.services.common import new_id
-from aicc.store.tables import ReplicaRow
+from aicc.store.tables.jobs import ReplicaRow
 from aicc.testing import checkpoints
 from aicc.testing.images import check_engine, engine_images, podman_or_skip
 from aicc.testing.polling import until_phase, wait

@@ -23,7 +23,7 @@ from aicc.server import ServerState
 from aicc.services.models import models
 from aicc.services.serving.adapters import base_matches
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing import serving
 from aicc.testing.polling import wait
 from aicc.testing.servers import over_http

@@ -27,7 +27,8 @@ from aicc.services.billing import meter
 from aicc.services.common import utcnow
 from aicc.services.serving import metering as request_metering
 from aicc.services.telemetry.samples import Measured
-from aicc.store.tables import ApiKeyRow, GatewayRequestRow, UsageRow
+from aicc.store.tables.billing import UsageRow
+from aicc.store.tables.serving import ApiKeyRow, GatewayRequestRow
 from aicc.testing.deployments import Deployment, deploy, kill_replica
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process, over_http

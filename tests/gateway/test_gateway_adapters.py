@@ -21,7 +21,7 @@ from aicc.services.billing import meter
 from aicc.services.common import utcnow
 from aicc.services.serving import metering as request_metering
 from aicc.services.telemetry.samples import Measured
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 from aicc.testing.deployments import deploy
 from aicc.testing.servers import over_http
 

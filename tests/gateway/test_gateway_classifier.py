@@ -21,7 +21,8 @@ from aicc.config import SafetySettings
 from aicc.server import ServerState
 from aicc.services.models import models
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import SafetyEventRow, UserRow
+from aicc.store.tables.serving import SafetyEventRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing import serving
 from aicc.testing.deployments import deploy
 from aicc.testing.polling import wait

@@ -19,7 +19,7 @@ from aicc.gateway.request_log import LogWriter
 from aicc.services.common import new_id, utcnow
 from aicc.services.serving import gateway as gw
 from aicc.store.db import Database, database_url
-from aicc.store.tables import GatewayRequestRow
+from aicc.store.tables.serving import GatewayRequestRow
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from aicc.server import ServerState
-from aicc.store.tables import SafetyEventRow
+from aicc.store.tables.serving import SafetyEventRow
 from aicc.testing.deployments import deploy
 from aicc.testing.servers import over_http
 

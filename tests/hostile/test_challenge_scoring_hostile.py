@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from aicc.core import scoring
-from aicc.store.tables import ChallengeRow, ChallengeSubmissionRow
+from aicc.store.tables.needs import ChallengeRow, ChallengeSubmissionRow
 from aicc.testing import challenges
 from aicc.testing.datasets import push
 from aicc.testing.isolation import Listener, listening

@@ -29,7 +29,7 @@ from aicc.loops import janitor
 from aicc.server import ServerState
 from aicc.services.common import utcnow
 from aicc.services.data import storage, uploads
-from aicc.store.tables import ChunkRow, UploadChunkRow, UploadRow
+from aicc.store.tables.data import ChunkRow, UploadChunkRow, UploadRow
 from aicc.testing.servers import in_process
 from aicc.testing.tenants import Tenant, make_tenant
 

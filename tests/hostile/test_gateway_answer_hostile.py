@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from aicc.config import SafetySettings
 from aicc.server import ServerState
-from aicc.store.tables import GatewayRequestRow
+from aicc.store.tables.serving import GatewayRequestRow
 from aicc.testing.deployments import Deployment, deploy
 from aicc.testing.polling import wait
 from aicc.testing.servers import over_http

@@ -25,7 +25,8 @@ import pytest
 from aicc.api.state import AppState
 from aicc.executors import jobfiles
 from aicc.services.common import utcnow
-from aicc.store.tables import DatasetRow, JobOutputRow
+from aicc.store.tables.data import DatasetRow
+from aicc.store.tables.models import JobOutputRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
 

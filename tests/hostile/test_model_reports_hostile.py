@@ -23,7 +23,7 @@ import pytest
 from aicc.api.state import AppState
 from aicc.services.common import utcnow
 from aicc.services.models import model_reports
-from aicc.store.tables import JobOutputRow
+from aicc.store.tables.models import JobOutputRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import over_http
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from aicc.api.state import AppState
 from aicc.services.models import models
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.datasets import push
 from aicc.testing.tenants import Tenant
 

@@ -19,7 +19,7 @@ from aicc.services.common import NotFound, TooMany
 from aicc.services.jobs import jobs, waiting
 from aicc.services.tenancy import tenancy
 from aicc.store.group_commit import Transactions
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.tenants import Tenant, make_tenant
 
 

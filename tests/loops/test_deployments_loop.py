@@ -19,7 +19,8 @@ from aicc.services.jobs import endpoints, snapshots
 from aicc.services.models import models
 from aicc.services.serving import lifecycle
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import DeploymentRow, UserRow
+from aicc.store.tables.serving import DeploymentRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
 

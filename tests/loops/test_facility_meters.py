@@ -31,7 +31,8 @@ from aicc.services.jobs import metering
 from aicc.services.reports.monthly import monthly
 from aicc.services.telemetry.samples import Measured
 from aicc.store.db import Database
-from aicc.store.tables import FacilityHourRow, UsageRow, UserRow
+from aicc.store.tables.billing import FacilityHourRow, UsageRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing import modbus, redfish
 from aicc.testing.servers import over_http
 from aicc.testing.tenants import make_tenant

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from aicc.services.common import utcnow
 from aicc.services.federation import signing
-from aicc.store.tables import FederationJobRow
+from aicc.store.tables.federation import FederationJobRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import free_port, in_process, over_http
 

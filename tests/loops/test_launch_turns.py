@@ -13,7 +13,7 @@ from aicc.loops.reconcile import act
 from aicc.services.common import new_id
 from aicc.services.jobs.launches import Work, _launch_turns
 from aicc.store.blobs import BlobStore
-from aicc.store.tables import ReplicaRow
+from aicc.store.tables.jobs import ReplicaRow
 
 
 def replicas(job_id: str, count: int) -> list[ReplicaRow]:

@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from aicc.loops.lease import Lease, LostLease
 from aicc.store.db import Database, open_database
-from aicc.store.tables import LeaseRow, SettingRow
+from aicc.store.tables.center import SettingRow
+from aicc.store.tables.jobs import LeaseRow
 from aicc.testing.postgres import PostgresServer
 from aicc.testing.servers import seeded
 

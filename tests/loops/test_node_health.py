@@ -20,7 +20,7 @@ from aicc.api.state import AppState
 from aicc.executors.local import runtime
 from aicc.services.common import utcnow
 from aicc.services.nodes import node_health
-from aicc.store.tables import ReplicaRow
+from aicc.store.tables.jobs import ReplicaRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 

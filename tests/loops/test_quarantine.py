@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 

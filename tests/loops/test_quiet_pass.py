@@ -36,7 +36,9 @@ from aicc.services.jobs.binding import shown_already
 from aicc.services.jobs.transitions import change_state
 from aicc.services.serving import lifecycle
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import JobRow, NodeRow, ProjectRow, QueueRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
+from aicc.store.tables.nodes import NodeRow
+from aicc.store.tables.tenancy import ProjectRow, QueueRow
 from aicc.testing.servers import admin
 
 QUEUES = ("lane", "pair", "default")  # max_running 1, max_running 2, no limit

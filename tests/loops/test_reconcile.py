@@ -133,7 +133,8 @@ def test_a_job_with_secrets_launches_while_others_write(tmp_path: Path) -> None:
     from sqlalchemy import select
 
     from aicc.services.tenancy import secrets
-    from aicc.store.tables import JobRow, SettingRow
+    from aicc.store.tables.center import SettingRow
+    from aicc.store.tables.jobs import JobRow
 
     with in_process(tmp_path / "home") as (api, state):
         real_opened = secrets.opened

@@ -12,7 +12,7 @@ from aicc.executors.slurm import SlurmExecutor
 from aicc.scheduler.snapshot import Bind, Placement
 from aicc.services.jobs.binding import rendezvous
 from aicc.store.blobs import BlobStore
-from aicc.store.tables import NodeRow
+from aicc.store.tables.nodes import NodeRow
 from aicc.testing.servers import in_process
 
 

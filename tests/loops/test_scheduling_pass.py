@@ -15,7 +15,7 @@ from aicc.scheduler.snapshot import Wait, WaitReason
 from aicc.services.jobs import snapshots
 from aicc.services.jobs.binding import record_wait, shown_already
 from aicc.services.serving import lifecycle
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 from aicc.testing.jobs import wait_state
 from aicc.testing.polling import wait
 

@@ -22,7 +22,7 @@ from aicc.executors.meters import Pool
 from aicc.loops.meters import Meters, target
 from aicc.services.billing import facility
 from aicc.store.db import Database
-from aicc.store.tables import FacilityHourRow
+from aicc.store.tables.billing import FacilityHourRow
 
 pytest.importorskip("pysnmp")
 pytest.importorskip("snmpsim")

@@ -23,7 +23,7 @@ from portal_support import (
 from aicc.api.state import AppState
 from aicc.core import periods
 from aicc.services.common import utcnow
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 
 
 @pytest.fixture(scope="module", autouse=True)

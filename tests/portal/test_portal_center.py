@@ -36,7 +36,10 @@ from aicc.services.center import overview
 from aicc.services.common import Forbidden, utcnow
 from aicc.services.jobs import usage
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import NodeRow, ReplicaRow, UsageRow, UserRow
+from aicc.store.tables.billing import UsageRow
+from aicc.store.tables.jobs import ReplicaRow
+from aicc.store.tables.nodes import NodeRow
+from aicc.store.tables.tenancy import UserRow
 
 OPERATOR_PAGES = ("/center", "/center?hours=1", "/center/nodes", "/center/tenants", "/center/audit")
 _CHART = re.compile(r"data-chart='([^']*)'")

@@ -22,7 +22,7 @@ from aicc.api.state import AppState
 from aicc.portal import data
 from aicc.services.data import uploads
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.servers import in_process
 
 CSV_1 = b"sepal,petal,species\n5.1,1.4,setosa\n4.9,1.4,setosa\n6.3,6.0,virginica\n"

@@ -19,7 +19,7 @@ from portal_support import PASSWORD, Person, csrf_of, signed_in
 from aicc.api.state import AppState
 from aicc.services.models import models
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 
 SMALL = {"cpu": "0.1", "memory": "128MiB", "gpus": ""}
 

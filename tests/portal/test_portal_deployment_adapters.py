@@ -11,7 +11,7 @@ from portal_support import Person, csrf_of, signed_in
 from aicc.api.state import AppState
 from aicc.services.models import models
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 
 
 def register(state: AppState, person: Person, name: str, files: list[tuple[str, bytes]]) -> None:

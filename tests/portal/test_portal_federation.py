@@ -16,7 +16,8 @@ from portal_support import csrf_of, make_person, operator, signed_in, unique
 from aicc.api.state import AppState
 from aicc.services.common import utcnow
 from aicc.services.federation import signing
-from aicc.store.tables import JobRow, SettlementRow
+from aicc.store.tables.federation import SettlementRow
+from aicc.store.tables.jobs import JobRow
 from aicc.testing.servers import in_process
 
 JOB = {"command": "true", "resources": {"cpu": "100m", "memory": "64MiB"}}

@@ -18,7 +18,7 @@ from portal_support import shown as text
 from sqlalchemy import update
 
 from aicc.api.state import AppState
-from aicc.store.tables import NeedRow
+from aicc.store.tables.needs import NeedRow
 from aicc.testing.datasets import push
 
 

@@ -35,7 +35,7 @@ from test_portal_browser import (
 from test_portal_model_apis_browser import one_line
 
 from aicc.server import ServerState
-from aicc.store.tables import NeedRow
+from aicc.store.tables.needs import NeedRow
 from aicc.testing import challenges, templates
 from aicc.testing.datasets import push
 from aicc.testing.jobs import submit

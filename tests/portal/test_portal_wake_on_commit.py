@@ -19,7 +19,7 @@ from aicc.api.state import AppState
 from aicc.services.center import power
 from aicc.services.common import utcnow
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
 

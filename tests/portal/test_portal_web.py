@@ -34,7 +34,7 @@ from aicc.api.state import AppState
 from aicc.portal import web
 from aicc.services.common import utcnow
 from aicc.services.tenancy import sessions
-from aicc.store.tables import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
+from aicc.store.tables.tenancy import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
 from aicc.testing.servers import in_process, over_http
 
 # --- signing in (SQLite and PostgreSQL: the portal's tables come from migration 0003) ---

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from aicc.api.state import AppState
 from aicc.config import DEFAULT_PRICING
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing import templates
 from aicc.testing.datasets import push
 from aicc.testing.servers import in_process

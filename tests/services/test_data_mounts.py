@@ -23,7 +23,9 @@ from aicc.services.jobs import snapshots
 from aicc.services.models import models
 from aicc.services.serving import lifecycle
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import JobRow, NodeRow, UserRow
+from aicc.store.tables.jobs import JobRow
+from aicc.store.tables.nodes import NodeRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.servers import over_http
 
 

@@ -19,7 +19,7 @@ from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Invalid, NotFound, TooLarge, utcnow
 from aicc.services.data import datasets, storage, uploads
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import ProjectRow
+from aicc.store.tables.tenancy import ProjectRow
 
 
 def _person(session: Session, org: str) -> Principal:

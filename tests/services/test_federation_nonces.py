@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from aicc.api.state import AppState
 from aicc.services.federation import nonces
 from aicc.services.federation.signing import MAX_SKEW_S, Signed
-from aicc.store.tables import FederationNonceRow
+from aicc.store.tables.federation import FederationNonceRow
 
 T0 = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
 

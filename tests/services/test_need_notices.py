@@ -18,17 +18,9 @@ from aicc.loops.lease import Lease
 from aicc.services.common import new_id, utcnow
 from aicc.services.needs import notices
 from aicc.store.db import Database
-from aicc.store.tables import (
-    ChallengeRow,
-    ChallengeTeamRow,
-    MembershipRow,
-    NeedRow,
-    NotifyEventRow,
-    NotifyInboxRow,
-    OrgRow,
-    ProjectRow,
-    UserRow,
-)
+from aicc.store.tables.needs import ChallengeRow, ChallengeTeamRow, NeedRow
+from aicc.store.tables.notify import NotifyEventRow, NotifyInboxRow
+from aicc.store.tables.tenancy import MembershipRow, OrgRow, ProjectRow, UserRow
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

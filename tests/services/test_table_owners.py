@@ -1,5 +1,5 @@
-"""Every table has one owner (issue 59): the context of `aicc/store/tables.py`'s `OWNERS` alone
-uses its `...Row` class; another context reads it through the owner's read functions and read
+"""Every table has one owner (issue 59): the context whose module of `aicc/store/tables/` declares
+a `...Row` class alone uses it; another context reads it through the owner's read functions and read
 models, writes it through the owner's writers, or keeps a record of its own. `ALLOWED` lists the
 uses left from before the rule, as (context, table) pairs: it only shrinks, and a pair that is
 no longer used must come off it, so the list ends at nothing."""
@@ -54,7 +54,7 @@ def _rows_used(source: str, rows: set[str]) -> set[str]:
 
 def foreign_uses(root: Path = SERVICES) -> dict[tuple[str, str], list[str]]:
     """(context, table) -> the modules of that context that use a table another context owns."""
-    rows = {row.__name__ for group in tables.OWNERS.values() for row in group}
+    rows = set(tables.rows())
     uses: dict[tuple[str, str], list[str]] = defaultdict(list)
     for path in sorted(root.rglob("*.py")):
         context = _context(path, root)
@@ -65,16 +65,13 @@ def foreign_uses(root: Path = SERVICES) -> dict[tuple[str, str], list[str]]:
 
 
 def test_every_table_has_one_owning_context() -> None:
-    classes = {
-        name
-        for name, value in vars(tables).items()
-        if isinstance(value, type) and issubclass(value, tables.Base) and value is not tables.Base
-    }
-    owned = [row.__name__ for group in tables.OWNERS.values() for row in group]
-    assert sorted(classes - set(owned)) == []  # a new table joins one group of OWNERS
-    assert len(owned) == len(set(owned))  # and only one
+    """Each module of aicc/store/tables/ (but `base`) is named after a context of the services,
+    and every row class is declared in one of them."""
     contexts = {p.name for p in SERVICES.iterdir() if (p / "__init__.py").exists()}
-    assert set(tables.OWNERS) <= contexts
+    modules = {p.stem for p in Path(tables.__file__).parent.glob("*.py")} - {"__init__", "base"}
+    assert sorted(modules - contexts) == []
+    owners = {name: tables.owner_of(row) for name, row in tables.rows().items()}
+    assert len(owners) > 90 and set(owners.values()) == modules, owners
 
 
 def test_contexts_use_only_their_own_tables() -> None:
@@ -89,8 +86,8 @@ def test_the_check_bites(tmp_path: Path) -> None:
     """A billing module naming the jobs' table, by import or off the module, is found; a jobs
     module naming its own is not."""
     (tmp_path / "billing").mkdir()
-    (tmp_path / "billing" / "x.py").write_text("from aicc.store.tables import JobRow\n")
-    (tmp_path / "billing" / "y.py").write_text("from aicc.store import tables\ntables.JobRow\n")
+    (tmp_path / "billing" / "x.py").write_text("from aicc.store.tables.jobs import JobRow\n")
+    (tmp_path / "billing" / "y.py").write_text("from aicc.store.tables import jobs\njobs.JobRow\n")
     (tmp_path / "jobs").mkdir()
-    (tmp_path / "jobs" / "z.py").write_text("from aicc.store.tables import JobRow, ReplicaRow\n")
+    (tmp_path / "jobs" / "z.py").write_text("from aicc.store.tables.jobs import JobRow\n")
     assert foreign_uses(tmp_path) == {("billing", "JobRow"): ["billing/x.py", "billing/y.py"]}

@@ -1,4 +1,4 @@
-"""The migrations build the schema `aicc/store/tables.py` declares, on SQLite and PostgreSQL, and
+"""The migrations build the schema `aicc/store/tables/` declares, on SQLite and PostgreSQL, and
 take it down and up again to the same schema: a running center has already applied them, so
 what they do must not drift when they are tidied, and a new one must match the row classes."""
 
@@ -16,7 +16,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Connection, Engine, create_engine, inspect
 
 from aicc.store.db import MIGRATIONS
-from aicc.store.tables import Base
+from aicc.store.tables.base import Base
 
 # What `upgrade head` leaves that the row classes do not declare, each on purpose:
 KNOWN = {

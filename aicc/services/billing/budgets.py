@@ -29,7 +29,7 @@ from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id,
 from aicc.services.nodes import census
 from aicc.services.notify import events
 from aicc.services.tenancy import audit, directory, tenancy
-from aicc.store.tables import BudgetRow, UsageRow
+from aicc.store.tables.billing import BudgetRow, UsageRow
 
 DEFAULT_THRESHOLDS = (0.5, 0.8, 1.0)
 

@@ -40,7 +40,7 @@ from aicc.services.common import (
     utcnow,
 )
 from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import InvoiceRow, SubsidyRow, VoucherMoveRow, VoucherRow
+from aicc.store.tables.billing import InvoiceRow, SubsidyRow, VoucherMoveRow, VoucherRow
 
 
 def today(now: datetime, zone: str) -> date:

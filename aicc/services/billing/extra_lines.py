@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from aicc.core.pricing import PricePlan, to_money
 from aicc.services.billing import views
 from aicc.services.billing.plans import Effective
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from aicc.core.periods import hour_floor
 from aicc.core.tenancy import Principal
 from aicc.services.billing.views import Facility, FacilityHour, MeterStatus
 from aicc.services.common import Forbidden, utc
-from aicc.store.tables import FacilityHourRow, MeterSampleRow
+from aicc.store.tables.billing import FacilityHourRow, MeterSampleRow
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

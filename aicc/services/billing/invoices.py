@@ -63,7 +63,7 @@ from aicc.services.common import (
 )
 from aicc.services.notify import events
 from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import (
+from aicc.store.tables.billing import (
     AdjustmentRow,
     InvoiceLineRow,
     InvoiceRow,

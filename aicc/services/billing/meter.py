@@ -66,7 +66,7 @@ from aicc.services.data import storage as data_storage
 from aicc.services.images import images as image_store
 from aicc.services.nodes import census
 from aicc.services.tenancy import directory
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 
 US = timedelta(microseconds=1)
 LATE = timedelta(minutes=5)  # a data set change commits within this of the time it records

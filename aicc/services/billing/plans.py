@@ -29,7 +29,7 @@ from aicc.core.text import LINE
 from aicc.services.billing.views import EffectivePricePlan, PricePlanVersion
 from aicc.services.common import Conflict, Forbidden, Invalid, from_row, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
-from aicc.store.tables import PricePlanRow
+from aicc.store.tables.billing import PricePlanRow
 
 CENTER = "center"
 PRICE_KEYS = (

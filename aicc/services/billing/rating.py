@@ -30,7 +30,7 @@ from fractions import Fraction
 
 from aicc.core import accelerator_names
 from aicc.core.pricing import PricePlan
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 86_400_000_000

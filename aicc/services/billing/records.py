@@ -12,7 +12,7 @@ from aicc.core.tenancy import Principal, Role
 from aicc.services.billing import rating, views
 from aicc.services.common import Forbidden, Invalid, from_row
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 
 
 def visible(

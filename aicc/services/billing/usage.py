@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from aicc.core.pricing import PricePlan
 from aicc.services.billing import rating
 from aicc.services.billing.records import MEASURED_NODES
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from aicc.services.center.views import (
     DemandWindow,
 )
 from aicc.services.common import Forbidden
-from aicc.store.tables import SettingRow
+from aicc.store.tables.center import SettingRow
 
 KEY = "openadr_events"
 KEEP = 100  # records at most, the latest deliveries kept

@@ -37,9 +37,7 @@ from aicc.services.jobs import census, snapshots
 from aicc.services.nodes import census as node_census
 from aicc.services.telemetry import samples
 from aicc.services.tenancy import audit
-from aicc.store.tables import (
-    SettingRow,
-)
+from aicc.store.tables.center import SettingRow
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

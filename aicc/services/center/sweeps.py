@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from aicc.store.tables import SettingRow
+from aicc.store.tables.center import SettingRow
 
 LAST_SWEEP = "janitor.last_sweep"
 

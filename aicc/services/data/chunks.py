@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.core import datasets as core
 from aicc.services.common import NotFound, utcnow
 from aicc.store.chunkstore import ChunkCorrupt, ChunkStore
-from aicc.store.tables import ChunkRow
+from aicc.store.tables.data import ChunkRow
 
 BATCH = 500  # digests per IN (...) query
 

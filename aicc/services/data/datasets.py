@@ -26,7 +26,7 @@ from aicc.services.data.views import Dataset, DatasetRef, DatasetVersion, Manife
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
+from aicc.store.tables.data import (
     DatasetChunkRow,
     DatasetMountRow,
     DatasetRow,

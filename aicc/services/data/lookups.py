@@ -19,7 +19,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services.data import datasets
 from aicc.services.data.views import DatasetRef
-from aicc.store.tables import DatasetRow, DatasetVersionRow
+from aicc.store.tables.data import DatasetRow, DatasetVersionRow
 
 
 @dataclass(frozen=True)

@@ -32,15 +32,15 @@ from aicc.store import group_commit
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer, SealError
-from aicc.store.tables import (
+from aicc.store.tables.base import table
+from aicc.store.tables.data import (
     DatasetChunkRow,
     DatasetMountRow,
     DatasetRow,
     DatasetVersionRow,
     NodeDataRow,
-    NodeRow,
-    table,
 )
+from aicc.store.tables.nodes import NodeRow
 
 
 def pin(

@@ -29,7 +29,7 @@ from aicc.services.data.views import Bucket, ObjectPage, StoredObject
 from aicc.services.tenancy import tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.chunkstore import ChunkCorrupt, ChunkStore
-from aicc.store.tables import DatasetRow, DatasetVersionRow
+from aicc.store.tables.data import DatasetRow, DatasetVersionRow
 
 LATEST = "latest"
 MAX_KEYS = 1000  # S3's most per page

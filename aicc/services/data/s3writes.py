@@ -31,7 +31,7 @@ from aicc.services.common import Conflict, Invalid, NotFound, new_id, utcnow
 from aicc.services.data import chunks, datasets, uploads
 from aicc.services.data.views import Committed, StoredObject
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, S3MultipartRow, S3PartRow, S3StagedRow, UploadRow
+from aicc.store.tables.data import DatasetRow, S3MultipartRow, S3PartRow, S3StagedRow, UploadRow
 
 SOURCE = "s3"  # UploadRow.source of a staging upload
 NEW = "new"  # the version part of a staged key: DATASET/new/PATH

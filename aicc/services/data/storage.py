@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, aliased
 from aicc.core.units import STORAGE_QUOTA_KEY
 from aicc.services.common import TooLarge, utcnow
 from aicc.services.tenancy import directory
-from aicc.store.tables import (
+from aicc.store.tables.data import (
     DatasetChunkRow,
     DatasetRow,
     DatasetVersionRow,

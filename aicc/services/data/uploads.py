@@ -41,7 +41,7 @@ from aicc.services.data import chunks, datasets, manifests, storage, tablefiles
 from aicc.services.data.views import Committed, Received, UploadPlan
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.chunkstore import ChunkSource, ChunkStore
-from aicc.store.tables import (
+from aicc.store.tables.data import (
     ChunkRow,
     DatasetChunkRow,
     DatasetRow,

@@ -29,9 +29,7 @@ from aicc.services.federation.views import Site
 from aicc.services.jobs import census, federated
 from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import directory
-from aicc.store.tables import (
-    FederationAdvertRow,
-)
+from aicc.store.tables.federation import FederationAdvertRow
 
 DEFAULT_RUNTIME_S = 600.0
 RECENT_JOBS = 50

@@ -29,7 +29,7 @@ from aicc.services.common import Conflict, Forbidden, NotFound, utcnow
 from aicc.services.federation.views import Settlement
 from aicc.services.jobs.federated import FederatedJob
 from aicc.services.tenancy import audit
-from aicc.store.tables import FederationAdvertRow, FederationJobRow, SettlementRow
+from aicc.store.tables.federation import FederationAdvertRow, FederationJobRow, SettlementRow
 
 US = 1_000_000
 CENT = Decimal("0.01")

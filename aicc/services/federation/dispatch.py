@@ -43,9 +43,7 @@ from aicc.services.jobs import federated, transitions
 from aicc.services.jobs.federated import WAITING_ROUTE, FederatedJob
 from aicc.services.tenancy import directory
 from aicc.store.blobs import BlobError, extract
-from aicc.store.tables import (
-    FederationJobRow,
-)
+from aicc.store.tables.federation import FederationJobRow
 
 log = logging.getLogger(__name__)
 SITE_LOST = "site_lost"

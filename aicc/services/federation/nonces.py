@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from aicc.services.common import ServiceError
 from aicc.services.federation.signing import MAX_SKEW_S, Signed
-from aicc.store.tables import FederationNonceRow, table
+from aicc.store.tables.base import table
+from aicc.store.tables.federation import FederationNonceRow
 
 _NONCES = table(FederationNonceRow)
 

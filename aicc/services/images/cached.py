@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from aicc.core import images as refs
 from aicc.services.images import tokens
-from aicc.store.tables import ImageRepositoryRow, ImageTagRow, NodeImageRow, NodeRow
+from aicc.store.tables.images import ImageRepositoryRow, ImageTagRow, NodeImageRow
+from aicc.store.tables.nodes import NodeRow
 
 
 def booked(session: Session, reference: str) -> tuple[str | None, int]:

@@ -25,7 +25,7 @@ from aicc.services.images.distribution import MANIFEST_TYPES, Manifest, Registry
 from aicc.services.images.views import Resynced
 from aicc.services.tenancy import audit
 from aicc.store.db import Database
-from aicc.store.tables import ImageBlobRow, ImageRepositoryRow, ImageTagRow
+from aicc.store.tables.images import ImageBlobRow, ImageRepositoryRow, ImageTagRow
 
 log = logging.getLogger(__name__)
 MAX_EVENTS = 1000  # Distribution sends a handful per envelope

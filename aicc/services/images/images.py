@@ -41,7 +41,7 @@ from aicc.services.images.views import (
 )
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Project
-from aicc.store.tables import (
+from aicc.store.tables.images import (
     ImageBlobRow,
     ImageRepositoryRow,
     ImageStorageLevelRow,

@@ -24,7 +24,7 @@ from aicc.core.tenancy import Principal, Scope, allows, can_read, can_write
 from aicc.services.common import Invalid
 from aicc.services.images.keys import SigningKey
 from aicc.services.tenancy import directory
-from aicc.store.tables import ImageBlobRow, ImageRepositoryRow
+from aicc.store.tables.images import ImageBlobRow, ImageRepositoryRow
 
 ISSUER = "aicc"
 MAX_SCOPES = 32  # a client asks for one or two; more is a probe

@@ -36,7 +36,8 @@ from aicc.services.jobs import elastic
 from aicc.services.jobs.transitions import change_state, hold
 from aicc.services.nodes import census as node_census
 from aicc.services.nodes.census import NodeFacts
-from aicc.store.tables import JobRow, ReplicaRow, table
+from aicc.store.tables.base import table
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 log = logging.getLogger(__name__)
 

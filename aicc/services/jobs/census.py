@@ -18,7 +18,7 @@ from aicc.core.tenancy import Principal
 from aicc.services.common import Forbidden
 from aicc.services.images.views import JobImage
 from aicc.services.nodes.nodes import Allocation
-from aicc.store.tables import EventRow, JobRow, ReplicaRow
+from aicc.store.tables.jobs import EventRow, JobRow, ReplicaRow
 
 HOLDING = ("scheduled", "running")  # replica states that occupy resources
 

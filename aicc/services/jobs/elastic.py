@@ -36,7 +36,7 @@ from aicc.scheduler.snapshot import Grow, Shrink
 from aicc.services.common import new_id
 from aicc.services.jobs.transitions import hold
 from aicc.services.nodes import census as node_census
-from aicc.store.tables import EventRow, JobRow, ReplicaRow
+from aicc.store.tables.jobs import EventRow, JobRow, ReplicaRow
 
 EVENT = "elastic"
 MAX_RESTARTS = 1000  # each grow and shrink is one restart of the agents' workers

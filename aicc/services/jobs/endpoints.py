@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.executors import netns, replicaforward
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 TOKEN_HEADER = replicaforward.TOKEN_HEADER  # the replica's token, on every request to one on TCP
 

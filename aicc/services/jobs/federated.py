@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.states import JobState
 from aicc.services.jobs.transitions import change_state
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 
 WAITING_ROUTE = "?"
 AWAY = ("scheduled", "running")  # the states of a job running at a peer

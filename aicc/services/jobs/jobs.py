@@ -53,13 +53,8 @@ from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import audit, secrets, tenancy
 from aicc.services.tenancy.views import Queue
 from aicc.store import group_commit
-from aicc.store.tables import (
-    EventRow,
-    JobRow,
-    ReplicaRow,
-    WorkdirRow,
-    table,
-)
+from aicc.store.tables.base import table
+from aicc.store.tables.jobs import EventRow, JobRow, ReplicaRow, WorkdirRow
 
 
 @dataclass(frozen=True)

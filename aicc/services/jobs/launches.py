@@ -29,7 +29,7 @@ from aicc.services.nodes import census as node_census
 from aicc.services.nodes.census import NodeFacts
 from aicc.services.tenancy import secrets
 from aicc.store.sealing import Sealer
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 ACTIVE_REPLICA = ("scheduled", "running")
 # Jobs the server makes to run code that may not be the owner's on the owner's data (a

@@ -14,7 +14,7 @@ from aicc.core.states import WAITING
 from aicc.services.jobs.census import HOLDING
 from aicc.services.leases.views import Lease, LeaseJob, LeaseUse
 from aicc.services.nodes import census as node_census
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 SHOWN_JOBS = 20
 

@@ -30,7 +30,7 @@ from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import secrets
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 
 
 def replica_of(job: jobs.Job, index: int) -> jobs.Replica:

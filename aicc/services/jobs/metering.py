@@ -20,7 +20,7 @@ from aicc.core.jobspec import stored_int
 from aicc.core.tenancy import Principal
 from aicc.services.billing.meter import Meter
 from aicc.services.billing.views import ReplicaUse
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 
 def _use(rep: ReplicaRow, org_id: str, project_id: str, spec: dict[str, Any]) -> ReplicaUse:

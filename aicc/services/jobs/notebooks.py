@@ -47,7 +47,7 @@ from aicc.services.jobs import endpoints, jobs
 from aicc.services.jobs.views import Notebook, NotebookState
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.sealing import Sealer
-from aicc.store.tables import JobRow, NotebookRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, NotebookRow, ReplicaRow
 
 MAX_IDLE_TIMEOUT_S = 7 * 86400
 BUSY_DEVICE = 0.05  # a device sampled busier than this counts as activity

@@ -28,7 +28,7 @@ from aicc.services.jobs.views import OpenAIFile
 from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.blobs import BlobError, BlobStore
-from aicc.store.tables import OpenAIFileRow
+from aicc.store.tables.jobs import OpenAIFileRow
 
 # What a client may upload for; `batch_output` is what a batch writes (its results and errors).
 PURPOSES = ("batch", "fine-tune")

@@ -25,7 +25,7 @@ from aicc.services.jobs.launches import ACTIVE_REPLICA, Work
 from aicc.services.jobs.transitions import change_state
 from aicc.services.nodes import node_health, nodes
 from aicc.store.sealing import Sealer
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 # A replica lost with its node, or with its supervisor (the node itself still answers), is retried
 # up to max_retries; an engine only reports it lost once it is known to run no more.

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.core.states import TERMINAL
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 
 
 def ended_between(session: Session, start: datetime, end: datetime) -> list[str]:

@@ -26,7 +26,7 @@ from aicc.scheduler.plugins.service import Predicted, devices
 from aicc.scheduler.profile import Profile
 from aicc.scheduler.snapshot import JobView, Snapshot
 from aicc.services.jobs.snapshots import job_view
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 
 LEARN_FIRST = 20_000  # the latest succeeded jobs a fresh predictor learns from
 

@@ -16,7 +16,7 @@ from aicc.core.states import WAITING, JobState, Reason
 from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints
 from aicc.services.jobs.transitions import change_state, hold, note
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from aicc.core.tenancy import Principal
 from aicc.services.common import utcnow
 from aicc.services.jobs.views import ProjectSlowdown
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import JobRow, ReplicaRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 FINISHED = ("succeeded", "failed")
 DEFAULT_WINDOW_S = 7 * 86400

@@ -38,7 +38,8 @@ from aicc.services.leases import leases
 from aicc.services.nodes import census as node_census
 from aicc.services.nodes import maintenance, nodes
 from aicc.services.tenancy import directory, tenancy
-from aicc.store.tables import JobChangesRow, JobRow, ReplicaRow, table
+from aicc.store.tables.base import table
+from aicc.store.tables.jobs import JobChangesRow, JobRow, ReplicaRow
 
 CENTER = "center"
 NOTICE_S = 86400.0  # settings.maintenance.notice_s's default

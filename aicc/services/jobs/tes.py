@@ -47,7 +47,7 @@ from aicc.services.jobs.views import (
 )
 from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
-from aicc.store.tables import JobRow, TesTaskRow
+from aicc.store.tables.jobs import JobRow, TesTaskRow
 
 COMMAND = ["/bin/sh", f"{core.DIR}/run.sh"]
 LABEL = "aicc.io/tes"  # on the job: it runs a TES task

@@ -18,7 +18,8 @@ from aicc.core.states import WAITING, JobState, JobStatus, Reason, transition
 from aicc.services.common import Conflict, utcnow
 from aicc.services.jobs import waiting
 from aicc.services.notify import events
-from aicc.store.tables import EventRow, JobRow, ReplicaRow, table
+from aicc.store.tables.base import table
+from aicc.store.tables.jobs import EventRow, JobRow, ReplicaRow
 
 
 def change_state(

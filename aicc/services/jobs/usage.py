@@ -20,7 +20,7 @@ from aicc.scheduler.quota import pflops_of, placed_demand
 from aicc.scheduler.snapshot import DevicePick, Placement, ReplicaRequest, Usage
 from aicc.services.common import Forbidden
 from aicc.services.nodes import census as node_census
-from aicc.store.tables import EventRow, JobRow, ReplicaRow
+from aicc.store.tables.jobs import EventRow, JobRow, ReplicaRow
 
 HORIZON_HALF_LIVES = 6  # older usage weighs under 2%: not read
 

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 from aicc.core.states import WAITING, JobState
 from aicc.services.common import ServiceError
 from aicc.store import group_commit
-from aicc.store.tables import JobRow, WaitingRow, table
+from aicc.store.tables.base import table
+from aicc.store.tables.jobs import JobRow, WaitingRow
 
 
 @dataclass(frozen=True)

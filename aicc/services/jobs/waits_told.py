@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from aicc.core.states import WAITING
 from aicc.services.notify import events
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import EventRow, JobRow
+from aicc.store.tables.jobs import EventRow, JobRow
 
 KIND = "job.waiting"
 MAX_JOBS = 200  # per channel and check: the rest wait for the next check

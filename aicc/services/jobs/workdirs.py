@@ -20,7 +20,7 @@ from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
 from aicc.services.jobs.views import Workdir
 from aicc.services.tenancy import audit
 from aicc.store.blobs import BlobError, BlobStore
-from aicc.store.tables import WorkdirRow
+from aicc.store.tables.jobs import WorkdirRow
 
 
 def archives(session: Session) -> list[str]:

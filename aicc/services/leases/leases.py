@@ -22,7 +22,7 @@ from aicc.services.leases.views import Lease, LeasedDevice, LeaseUse
 from aicc.services.nodes import census as node_census
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Org
-from aicc.store.tables import CapacityLeaseRow
+from aicc.store.tables.leases import CapacityLeaseRow
 
 LIVE = ("scheduled", "active")  # leases not ended
 MAX_SPAN = timedelta(days=3660)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from aicc.services.leases.leases import LIVE
 from aicc.services.notify import events
-from aicc.store.tables import CapacityLeaseRow
+from aicc.store.tables.leases import CapacityLeaseRow
 
 # Each kind's subject and body, as templates of the event's values (services/notify/events.py)
 SUBJECTS = {

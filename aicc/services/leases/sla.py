@@ -36,10 +36,8 @@ from aicc.services.nodes import census as node_census
 from aicc.services.nodes import history, maintenance
 from aicc.services.nodes.views import MaintenanceWindow
 from aicc.services.tenancy import directory
-from aicc.store.tables import (
-    CapacityLeaseRow,
-    ReplicaRow,
-)
+from aicc.store.tables.jobs import ReplicaRow
+from aicc.store.tables.leases import CapacityLeaseRow
 
 NOTICE_S = 86400.0  # settings.maintenance.notice_s's default
 

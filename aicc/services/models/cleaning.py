@@ -33,7 +33,7 @@ from aicc.services.jobs.views import Job
 from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import JobOutputRow
+from aicc.store.tables.models import JobOutputRow
 
 REPORT_BYTES = 16 * 1024 * 1024  # the job's report.json, parsed whole
 

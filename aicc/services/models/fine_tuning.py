@@ -25,7 +25,7 @@ from aicc.services.models.views import FineTuningCheckpoint, FineTuningEvent, Fi
 from aicc.services.tenancy import audit
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import OpenAIFineTuneRow
+from aicc.store.tables.models import OpenAIFineTuneRow
 
 TEMPLATE = "lora-finetune"
 BASES = ("tiny",)  # the template's base models a fine-tune may name

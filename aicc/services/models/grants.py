@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.pricing import to_money
 from aicc.services.common import new_id
-from aicc.store.tables import TemplateGrantRow
+from aicc.store.tables.models import TemplateGrantRow
 
 
 def grant(

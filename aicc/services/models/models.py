@@ -53,11 +53,8 @@ from aicc.services.models.views import (
 from aicc.services.tenancy import audit, directory
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    DatasetRow,
-    DatasetVersionRow,
-    ModelVersionRow,
-)
+from aicc.store.tables.data import DatasetRow, DatasetVersionRow
+from aicc.store.tables.models import ModelVersionRow
 
 V = TypeVar("V", bound=View)
 STAGES = ("staging", "production", "archived")

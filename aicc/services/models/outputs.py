@@ -25,7 +25,7 @@ from aicc.services.jobs import jobs, logs
 from aicc.services.models import cleaning, predictions, template_outputs
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import JobOutputRow
+from aicc.store.tables.models import JobOutputRow
 
 Ingest = Callable[[Session, ChunkStore, Principal, jobs.Job, JobOutputRow, Path], str]
 KINDS: dict[str, Ingest] = {

@@ -37,12 +37,8 @@ from aicc.services.jobs.views import Job
 from aicc.services.models import models, template_runtime, templates, views
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    DatasetRow,
-    DatasetVersionRow,
-    JobOutputRow,
-    ModelVersionRow,
-)
+from aicc.store.tables.data import DatasetRow, DatasetVersionRow
+from aicc.store.tables.models import JobOutputRow, ModelVersionRow
 
 KIND = "predictions"  # the JobOutputRow kind (services/models/outputs.py delivers it)
 OUTPUT = "predictions.csv"

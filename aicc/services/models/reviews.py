@@ -22,7 +22,7 @@ from aicc.services.data.datasets import DATA, MODEL
 from aicc.services.models import templates
 from aicc.services.models.views import Review, Reviews
 from aicc.services.tenancy import audit, directory
-from aicc.store.tables import ReviewRow
+from aicc.store.tables.models import ReviewRow
 
 MAX_TEXT = 2000  # characters of a review
 KINDS = ("template", MODEL, DATA)

@@ -19,7 +19,8 @@ from aicc.services.jobs import logs
 from aicc.services.jobs.views import Job
 from aicc.services.models import model_reports, models, template_search, templates
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, JobOutputRow, TemplateVersionRow
+from aicc.store.tables.data import DatasetRow
+from aicc.store.tables.models import JobOutputRow, TemplateVersionRow
 
 
 def ingest(

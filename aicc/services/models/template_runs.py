@@ -35,7 +35,8 @@ from aicc.services.models import models, template_runtime, template_search, temp
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, JobOutputRow
+from aicc.store.tables.data import DatasetRow
+from aicc.store.tables.models import JobOutputRow
 
 
 def program(

@@ -21,7 +21,7 @@ from aicc.services.common import utcnow
 from aicc.services.jobs import jobs
 from aicc.services.models import templates
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import TemplateUseRow
+from aicc.store.tables.models import TemplateUseRow
 
 
 def counts(session: Session, targets: Iterable[str]) -> dict[str, int]:

@@ -35,7 +35,8 @@ from aicc.services.models import grants
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import DatasetRow, DatasetVersionRow, TemplateVersionRow
+from aicc.store.tables.data import DatasetRow, DatasetVersionRow
+from aicc.store.tables.models import TemplateVersionRow
 
 ROOT = Path(aicc.__file__).parent / "templates"
 RUNTIME = "aicc_template.py"

@@ -34,7 +34,7 @@ from aicc.services.jobs import census, jobs
 from aicc.services.models.views import TrackedExperiment, TrackedMetric, TrackedRun
 from aicc.services.tenancy import directory, tenancy
 from aicc.services.tenancy.views import Project
-from aicc.store.tables import (
+from aicc.store.tables.models import (
     MlflowExperimentRow,
     MlflowJobImportRow,
     MlflowMetricRow,

@@ -38,7 +38,7 @@ from aicc.services.jobs import jobs, logs
 from aicc.services.models import models, tracking
 from aicc.services.models.views import Model, ModelVersion, TrackedFile
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import MlflowRunRow
+from aicc.store.tables.models import MlflowRunRow
 
 MAX_FILES = 10_000  # a run's artifacts logged through the server
 ARTIFACTS = "artifacts"

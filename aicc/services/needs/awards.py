@@ -36,7 +36,7 @@ from aicc.services.needs import challenges, needs, notices
 from aicc.services.needs.views import Award
 from aicc.services.tenancy import audit, directory
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
+from aicc.store.tables.needs import (
     ChallengeAwardRow,
     ChallengeRow,
     ChallengeSubmissionRow,

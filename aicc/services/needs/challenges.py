@@ -45,12 +45,7 @@ from aicc.services.needs import needs, notices, scoring
 from aicc.services.needs.views import Board, Challenge, Standing, Submission, Team
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    ChallengeRow,
-    ChallengeSubmissionRow,
-    ChallengeTeamRow,
-    NeedRow,
-)
+from aicc.store.tables.needs import ChallengeRow, ChallengeSubmissionRow, ChallengeTeamRow, NeedRow
 
 MAX_RUNTIME_S = 6 * 3600
 

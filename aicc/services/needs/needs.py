@@ -30,11 +30,7 @@ from aicc.services.models import catalog
 from aicc.services.needs import notices, takers
 from aicc.services.needs.views import Need, Question, Terms
 from aicc.services.tenancy import audit, directory, tenancy
-from aicc.store.tables import (
-    ChallengeRow,
-    NeedQuestionRow,
-    NeedRow,
-)
+from aicc.store.tables.needs import ChallengeRow, NeedQuestionRow, NeedRow
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 OWNERS = ("poster", "provider", "shared")

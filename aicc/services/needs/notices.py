@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from aicc.services.notify import events
 from aicc.services.tenancy.tenancy import org_name
-from aicc.store.tables import (
+from aicc.store.tables.needs import (
     ChallengeRow,
     ChallengeSubmissionRow,
     ChallengeTeamRow,

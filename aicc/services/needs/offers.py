@@ -34,10 +34,7 @@ from aicc.services.needs.views import Offer
 from aicc.services.serving import api_keys, deployments, gateway
 from aicc.services.tenancy import audit, directory
 from aicc.services.tenancy.views import Project
-from aicc.store.tables import (
-    NeedOfferRow,
-    NeedRow,
-)
+from aicc.store.tables.needs import NeedOfferRow, NeedRow
 
 KINDS = {"template": "run", "deployment": "1k_requests"}  # kind -> its price's unit
 MAX_MESSAGE = 4_000

@@ -17,7 +17,7 @@ from aicc.services.common import Conflict, Forbidden
 from aicc.services.models import reviews
 from aicc.services.models.views import Review, Reviews
 from aicc.services.needs import needs, takers
-from aicc.store.tables import NeedRow
+from aicc.store.tables.needs import NeedRow
 
 
 def refusal(session: Session, who: Principal, row: NeedRow) -> Conflict | Forbidden | None:

@@ -48,11 +48,7 @@ from aicc.services.models import outputs, predictions
 from aicc.services.needs import notices
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    ChallengeRow,
-    ChallengeSubmissionRow,
-    NeedRow,
-)
+from aicc.store.tables.needs import ChallengeRow, ChallengeSubmissionRow, NeedRow
 
 KIND = "challenge"  # the kind of its outputs (`models.outputs`)
 PROJECT = "challenges"  # the center's project where scoring runs

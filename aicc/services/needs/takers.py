@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aicc.services.models import reviews
-from aicc.store.tables import (
+from aicc.store.tables.needs import (
     ChallengeRow,
     ChallengeTeamRow,
     NeedOfferRow,

@@ -30,7 +30,7 @@ from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
 from aicc.services.nodes import history, nodes, views
 from aicc.services.tenancy import audit
 from aicc.store.sealing import Sealer
-from aicc.store.tables import NodeBmcRow, NodeRow
+from aicc.store.tables.nodes import NodeBmcRow, NodeRow
 
 REASON = "BMC reports health Critical"
 MIN_INTERVAL_S, MAX_INTERVAL_S = 5.0, 3600.0

@@ -20,7 +20,7 @@ from aicc.services.common import Conflict, Forbidden, Invalid, new_id, utcnow
 from aicc.services.nodes import history, views
 from aicc.services.nodes import nodes as node_service
 from aicc.services.tenancy import audit
-from aicc.store.tables import BurnInRow, NodeRow
+from aicc.store.tables.nodes import BurnInRow, NodeRow
 
 OPERATOR_REASON = "burn-in requested by an operator"
 RUNNING = "running"

@@ -14,7 +14,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core.topology import Device, MigInstance, NodeState
-from aicc.store.tables import DeviceRow, NodeRow, table
+from aicc.store.tables.base import table
+from aicc.store.tables.nodes import DeviceRow, NodeRow
 
 _NODES = table(NodeRow)
 _DEVICES = table(DeviceRow)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aicc.store.tables import NodeChangeRow, NodeRow
+from aicc.store.tables.nodes import NodeChangeRow, NodeRow
 
 HEALTHY, UNHEALTHY = "healthy", "unhealthy"  # a device's `state` in the history
 

@@ -18,7 +18,7 @@ from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id,
 from aicc.services.nodes import history
 from aicc.services.nodes.views import MaintenanceWindow
 from aicc.services.tenancy import audit
-from aicc.store.tables import MaintenanceWindowRow, NodeRow
+from aicc.store.tables.nodes import MaintenanceWindowRow, NodeRow
 
 OPEN = ("scheduled", "active")  # windows still to come or going on
 MAX_SPAN = timedelta(days=366)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from aicc.core.topology import NodeState
 from aicc.services.nodes import history, nodes
 from aicc.services.tenancy import audit
-from aicc.store.tables import NodeChangeRow, NodeRow
+from aicc.store.tables.nodes import NodeChangeRow, NodeRow
 
 CORDONED_BY_AICC = "cordoned by AICC: "
 

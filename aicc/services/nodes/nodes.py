@@ -22,12 +22,7 @@ from aicc.services import changes
 from aicc.services.common import Forbidden, Invalid, NotFound, from_row, new_id, utcnow
 from aicc.services.nodes import history, views
 from aicc.services.tenancy import audit
-from aicc.store.tables import (
-    BurnInRow,
-    DeviceRow,
-    NodeBmcRow,
-    NodeRow,
-)
+from aicc.store.tables.nodes import BurnInRow, DeviceRow, NodeBmcRow, NodeRow
 
 # What one node may declare: far above any machine, and within the database's 32-bit integers.
 MAX_NODE_CPU_MILLI = 100_000_000  # 100,000 cores

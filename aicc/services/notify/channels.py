@@ -21,7 +21,7 @@ from aicc.services.notify import delivery, events, targets
 from aicc.services.notify.views import Channel, TestSent, TestState
 from aicc.services.tenancy import audit, tenancy
 from aicc.store.sealing import Sealer
-from aicc.store.tables import NotifyChannelRow, NotifyDeliveryRow, NotifyEventRow
+from aicc.store.tables.notify import NotifyChannelRow, NotifyDeliveryRow, NotifyEventRow
 
 KINDS = ("email", "webhook", "wecom", "dingtalk", "feishu")
 PATTERN = re.compile(r"^(\*|[a-z]+(\.([a-z_]+|\*))?)$")

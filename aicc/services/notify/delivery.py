@@ -28,7 +28,7 @@ from aicc.services.notify import formats
 from aicc.services.notify.senders import Outgoing
 from aicc.services.notify.views import Delivery
 from aicc.store.sealing import Sealer
-from aicc.store.tables import NotifyChannelRow, NotifyDeliveryRow, NotifyEventRow
+from aicc.store.tables.notify import NotifyChannelRow, NotifyDeliveryRow, NotifyEventRow
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from aicc.services.common import new_id, utcnow
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import (
+from aicc.store.tables.base import table
+from aicc.store.tables.notify import (
     NotifyChannelRow,
     NotifyDeliveryRow,
     NotifyEventRow,
     NotifyInboxRow,
-    table,
 )
 
 # The key in `Session.info` of a transaction that wrote a delivery: once it commits, the

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal
 from aicc.services.common import NotFound, utcnow
 from aicc.services.notify.views import Inbox, InboxItem
-from aicc.store.tables import NotifyEventRow, NotifyInboxRow
+from aicc.store.tables.notify import NotifyEventRow, NotifyInboxRow
 
 MAX_PAGE = 500
 

@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from aicc.store.tables import NotifyDeliveryRow
+from aicc.store.tables.notify import NotifyDeliveryRow
 
 LATENCY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 

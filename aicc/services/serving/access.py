@@ -12,7 +12,7 @@ from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.services import changes
 from aicc.services.common import Forbidden, NotFound
 from aicc.services.tenancy import audit, directory, tenancy
-from aicc.store.tables import DeploymentRevisionRow, DeploymentRow
+from aicc.store.tables.serving import DeploymentRevisionRow, DeploymentRow
 
 
 def find(session: Session, who: Principal, name: str, project: str | None) -> DeploymentRow:

@@ -14,7 +14,7 @@ from aicc.core.tenancy import Principal, Role
 from aicc.services.common import NotFound
 from aicc.services.serving import gateway as gw
 from aicc.services.tenancy import directory
-from aicc.store.tables import ApiKeyRow
+from aicc.store.tables.serving import ApiKeyRow
 
 
 def principal(session: Session, key_id: str, *, revoked: bool = False) -> Principal:

@@ -30,10 +30,7 @@ from aicc.services.serving import access, replica_spec
 from aicc.services.serving.views import DeploymentAdapter
 from aicc.services.tenancy import directory
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables import (
-    DeploymentAdapterRow,
-    DeploymentRow,
-)
+from aicc.store.tables.serving import DeploymentAdapterRow, DeploymentRow
 
 CONFIG = "adapter_config.json"
 WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # as aicc/serving/adapters.py

@@ -19,7 +19,7 @@ from aicc.services.billing import plans
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.serving.views import ApiKey
 from aicc.services.tenancy import audit, tenancy, tokens
-from aicc.store.tables import ApiKeyRow, DeploymentRow
+from aicc.store.tables.serving import ApiKeyRow, DeploymentRow
 
 PREFIX = "aicc-sk-"
 TIERS = (1, 2, 3)  # a key's service tier, 1 highest

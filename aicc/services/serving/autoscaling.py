@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from aicc.core.autoscaling import Decision, Memory, Policy, Sample, decide
 from aicc.core.states import DeploymentState
 from aicc.services.serving import lifecycle
-from aicc.store.tables import DeploymentRow, GatewayLoadRow
+from aicc.store.tables.serving import DeploymentRow, GatewayLoadRow
 
 KEEP_S = 120  # samples kept per deployment: more than any stable window
 

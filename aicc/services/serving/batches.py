@@ -24,7 +24,7 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id,
 from aicc.services.jobs import openai_files
 from aicc.services.serving.views import OpenAIBatch, OpenAIBatchCounts
 from aicc.services.tenancy import audit
-from aicc.store.tables import OpenAIBatchRow
+from aicc.store.tables.serving import OpenAIBatchRow
 
 # The endpoints a batch may name, and the gateway route each line goes to.
 ENDPOINTS = {

@@ -29,11 +29,7 @@ from aicc.services.jobs import endpoints, jobs, served
 from aicc.services.serving.deployments import Policy
 from aicc.services.serving.lifecycle import end_replica, endpoints_of, move
 from aicc.services.tenancy import directory, tenancy
-from aicc.store.tables import (
-    DeploymentReplicaRow,
-    DeploymentRevisionRow,
-    DeploymentRow,
-)
+from aicc.store.tables.serving import DeploymentReplicaRow, DeploymentRevisionRow, DeploymentRow
 
 MAX_BACKOFF_S = 300.0  # the longest wait before trying to start a replica again
 

@@ -35,7 +35,7 @@ from aicc.services.serving import access, lifecycle, replica_spec
 from aicc.services.serving.views import Deployment, DeploymentReplica, DeploymentRevision
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.blobs import BlobStore
-from aicc.store.tables import (
+from aicc.store.tables.serving import (
     DeploymentAdapterRow,
     DeploymentReplicaRow,
     DeploymentRevisionRow,

@@ -23,7 +23,7 @@ from aicc.services.serving import adapters, deployments, lifecycle
 from aicc.services.serving.views import GatewayRequest
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, begin_immediate
-from aicc.store.tables import ApiKeyRow, DeploymentRow, GatewayRequestRow
+from aicc.store.tables.serving import ApiKeyRow, DeploymentRow, GatewayRequestRow
 
 ROUTES = ("chat", "completions", "embeddings", "moderations", "predict")
 # The request log's `key_id` of a request the portal's playground sent as a signed-in person

@@ -17,7 +17,7 @@ from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints, served
 from aicc.services.notify import events
 from aicc.services.tenancy import directory
-from aicc.store.tables import DeploymentReplicaRow, DeploymentRow
+from aicc.store.tables.serving import DeploymentReplicaRow, DeploymentRow
 
 STATES = tuple(state.value for state in DeploymentState)  # core/states.py: who follows whom
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from aicc.services.billing.meter import Meter, requests_closed
 from aicc.services.billing.views import RequestUse
-from aicc.store.tables import GatewayRequestRow
+from aicc.store.tables.serving import GatewayRequestRow
 
 BATCH = 500  # ids per UPDATE: SQLite's and PostgreSQL's limits on bound parameters
 

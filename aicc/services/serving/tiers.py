@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal
 from aicc.services.serving import deployments
-from aicc.store.tables import GatewayRequestRow
+from aicc.store.tables.serving import GatewayRequestRow
 
 
 @dataclass(frozen=True)

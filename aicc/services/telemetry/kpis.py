@@ -31,7 +31,7 @@ from aicc.services.jobs import census
 from aicc.services.nodes import census as node_census
 from aicc.services.telemetry.views import IdleReplica, IdleReplicas, UtilizationRow
 from aicc.services.telemetry.views import Utilization as UtilizationPage
-from aicc.store.tables import DeviceSampleRow
+from aicc.store.tables.telemetry import DeviceSampleRow
 
 By = Literal["pool", "model", "org"]
 IDLE_SHARE = 0.05

@@ -30,9 +30,7 @@ from aicc.services.nodes import census as node_census
 from aicc.services.notify import metrics as notify_metrics
 from aicc.services.telemetry.kpis import registered_devices
 from aicc.services.tenancy import directory
-from aicc.store.tables import (
-    DeviceSampleRow,
-)
+from aicc.store.tables.telemetry import DeviceSampleRow
 
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 FRESH = timedelta(minutes=5)  # a busy figure older than this is not reported

@@ -25,7 +25,7 @@ from aicc.core.topology import DeviceReading
 from aicc.services.common import NotFound, utc
 from aicc.services.nodes import census as node_census
 from aicc.services.telemetry.views import PowerBucket, PowerCurve
-from aicc.store.tables import NODE_INDEX, DeviceSampleRow
+from aicc.store.tables.telemetry import NODE_INDEX, DeviceSampleRow
 
 RETENTION = timedelta(days=400)  # a year of daily KPIs, and the month before it
 PowerReading = tuple[str, float, str, float | None]  # node id, watts, source, limit in force

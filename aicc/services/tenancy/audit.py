@@ -23,7 +23,8 @@ from aicc.services.common import Forbidden, utcnow
 from aicc.services.tenancy.views import AuditEntry, AuditVerification
 from aicc.store import group_commit
 from aicc.store.sealing import Sealer
-from aicc.store.tables import AuditRow, table
+from aicc.store.tables.base import table
+from aicc.store.tables.tenancy import AuditRow
 
 GENESIS = "0" * 64  # what the first entry's hash follows
 BATCH = 5_000  # entries sealed, or verified, per read

@@ -1,6 +1,6 @@
 """The tenancy tree as the contexts above tenancy read it: organizations, projects and users by
 id or name, the projects' organizations and names, and their quotas. Tenancy owns these
-tables (`store.tables.OWNERS`); the others read them only here, and write a quota only through
+tables (`store/tables/tenancy.py`); the others read them only here, and write a quota only through
 `set_quota`, so a change of the tables changes this module and its callers' answers stay.
 
 Nothing here checks a caller: each caller has checked, or acts as the server. A lookup by id
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from aicc.core.tenancy import Principal, Quota
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.services.tenancy.views import Org, Project, User
-from aicc.store.tables import OrgRow, ProjectRow, UserRow
+from aicc.store.tables.tenancy import OrgRow, ProjectRow, UserRow
 
 # --- one by id or by name ---
 

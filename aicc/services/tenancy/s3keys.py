@@ -24,7 +24,7 @@ from aicc.services.tenancy import audit
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.services.tenancy.views import S3Key
 from aicc.store.sealing import Sealer
-from aicc.store.tables import S3KeyRow, UserRow
+from aicc.store.tables.tenancy import S3KeyRow, UserRow
 
 PREFIX = "AKAICC"  # an access key id: 20 characters, as AWS's, recognizably AICC's
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

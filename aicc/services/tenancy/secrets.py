@@ -13,7 +13,7 @@ from aicc.services.common import Forbidden, Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Secret
 from aicc.store.sealing import Sealer
-from aicc.store.tables import SecretRow
+from aicc.store.tables.tenancy import SecretRow
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 

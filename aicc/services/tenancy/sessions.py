@@ -38,7 +38,7 @@ from aicc.services.tenancy import audit, tokens, views
 from aicc.services.tenancy.passwords import check_password, hash_password, needs_rehash
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.store.sealing import Sealer, SealError
-from aicc.store.tables import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
+from aicc.store.tables.tenancy import PortalSessionRow, SignInFailureRow, TokenRow, UserRow
 
 SESSION_TTL = timedelta(hours=12)
 WINDOW = timedelta(minutes=15)

@@ -28,7 +28,7 @@ from aicc.services.common import Forbidden, new_id
 from aicc.services.tenancy import audit, sessions, tenancy
 from aicc.services.tenancy.sessions import Started
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import MembershipRow, OrgRow, ProjectRow, UserIdentityRow, UserRow
+from aicc.store.tables.tenancy import MembershipRow, OrgRow, ProjectRow, UserIdentityRow, UserRow
 
 _NOT_NAME = re.compile(r"[^a-z0-9._-]+")
 

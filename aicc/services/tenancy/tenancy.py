@@ -20,14 +20,14 @@ from aicc.services.tenancy import audit
 from aicc.services.tenancy.passwords import check_password, hash_password
 from aicc.services.tenancy.views import Me, Org, Project, Queue, User
 from aicc.store import group_commit
-from aicc.store.tables import (
+from aicc.store.tables.base import table
+from aicc.store.tables.tenancy import (
     MembershipRow,
     OrgRow,
     PortalSessionRow,
     ProjectRow,
     QueueRow,
     UserRow,
-    table,
 )
 
 DEFAULT = "default"

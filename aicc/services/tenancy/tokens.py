@@ -15,7 +15,7 @@ from aicc.services.common import Invalid, NotFound, new_id, utcnow
 from aicc.services.tenancy import audit
 from aicc.services.tenancy.tenancy import principal_of
 from aicc.services.tenancy.views import Token
-from aicc.store.tables import TokenRow, UserRow
+from aicc.store.tables.tenancy import TokenRow, UserRow
 
 PREFIX = "aicc_"
 # The tables whose rows decide who a token stands for: a write to one outdates a server's cache.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from aicc.store.tables import Base
+from aicc.store.tables.base import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import SchemaItem
 
-from aicc.store.tables import UTCDateTime
+from aicc.store.tables.base import UTCDateTime
 
 AT = UTCDateTime(timezone=True)
 """The type of every timestamp column: timezone-aware, stored in UTC."""
@@ -47,7 +47,7 @@ class Index:
 def ix(name: str, *columns: str, unique: bool = False) -> Index:
     """An index of a table or of the columns a step adds to one; where a step takes indexes, a
     column's name alone stands for the index of that one column named as SQLAlchemy names it
-    (`ix_<table>_<column>`, as `index=True` in `tables.py` does)."""
+    (`ix_<table>_<column>`, as `index=True` in `store/tables/` does)."""
     return Index(name, columns, unique)
 
 

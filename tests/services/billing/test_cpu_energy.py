@@ -18,7 +18,8 @@ from aicc.services.jobs import metering
 from aicc.services.telemetry import samples
 from aicc.services.telemetry.samples import Measured
 from aicc.store.db import Database
-from aicc.store.tables import NodeRow, UsageRow
+from aicc.store.tables.billing import UsageRow
+from aicc.store.tables.nodes import NodeRow
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.jobs import metering
 from aicc.services.telemetry.samples import Measured
-from aicc.store.tables import ReplicaRow
+from aicc.store.tables.jobs import ReplicaRow
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.servers import in_process
 

@@ -23,17 +23,14 @@ from aicc.services.jobs import metering, workdirs
 from aicc.services.serving import metering as request_metering
 from aicc.services.telemetry.samples import Measured
 from aicc.store.db import Database
-from aicc.store.tables import (
-    DeviceSampleRow,
-    GatewayRequestRow,
-    ImageStorageLevelRow,
-    NodeRow,
-    ProjectRow,
-    ReplicaRow,
-    StorageLevelRow,
-    UsageRow,
-    WorkdirRow,
-)
+from aicc.store.tables.billing import UsageRow
+from aicc.store.tables.data import StorageLevelRow
+from aicc.store.tables.images import ImageStorageLevelRow
+from aicc.store.tables.jobs import ReplicaRow, WorkdirRow
+from aicc.store.tables.nodes import NodeRow
+from aicc.store.tables.serving import GatewayRequestRow
+from aicc.store.tables.telemetry import DeviceSampleRow
+from aicc.store.tables.tenancy import ProjectRow
 
 
 @pytest.fixture

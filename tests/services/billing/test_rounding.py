@@ -15,7 +15,7 @@ from aicc.api.state import AppState
 from aicc.core.pricing import PricePlan
 from aicc.services.billing import invoices, rating
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import UsageRow
+from aicc.store.tables.billing import UsageRow
 
 
 def test_a_thousand_uses_of_four_tenths_of_a_cent_cost_four_yuan() -> None:

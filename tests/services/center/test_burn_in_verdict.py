@@ -19,7 +19,8 @@ from aicc.config import BurnInSettings
 from aicc.services.center.burn_in import judge, references
 from aicc.services.common import new_id, utcnow
 from aicc.services.nodes.burn_ins import Verdict
-from aicc.store.tables import Base, BurnInRow, NodeRow
+from aicc.store.tables.base import Base
+from aicc.store.tables.nodes import BurnInRow, NodeRow
 
 SETTINGS = BurnInSettings(
     tolerance=0.5,

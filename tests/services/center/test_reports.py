@@ -36,21 +36,12 @@ from aicc.services.reports.views import MonthlyReport
 from aicc.services.telemetry.samples import Measured
 from aicc.services.tenancy import tenancy
 from aicc.store.db import Database, open_database
-from aicc.store.tables import (
-    DeviceRow,
-    DeviceSampleRow,
-    FederationJobRow,
-    InvoiceLineRow,
-    InvoiceRow,
-    JobRow,
-    NodeRow,
-    OrgRow,
-    ProjectRow,
-    QueueRow,
-    ReplicaRow,
-    UsageRow,
-    UserRow,
-)
+from aicc.store.tables.billing import InvoiceLineRow, InvoiceRow, UsageRow
+from aicc.store.tables.federation import FederationJobRow
+from aicc.store.tables.jobs import JobRow, ReplicaRow
+from aicc.store.tables.nodes import DeviceRow, NodeRow
+from aicc.store.tables.telemetry import DeviceSampleRow
+from aicc.store.tables.tenancy import OrgRow, ProjectRow, QueueRow, UserRow
 from aicc.testing.postgres import PostgresServer
 
 ZONE = "Asia/Shanghai"

@@ -18,7 +18,7 @@ from aicc.services.center import power
 from aicc.services.common import new_id
 from aicc.services.telemetry import samples
 from aicc.store.db import Database
-from aicc.store.tables import NodeRow
+from aicc.store.tables.nodes import NodeRow
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from aicc.core.tenancy import Principal, Role
 from aicc.services.common import NotFound
 from aicc.services.data import datasets, lookups, uploads
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

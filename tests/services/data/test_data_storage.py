@@ -23,7 +23,7 @@ from aicc.services.billing.meter import Meter, PowerModel
 from aicc.services.common import utcnow
 from aicc.services.data import chunks, storage, uploads
 from aicc.services.telemetry.samples import Measured
-from aicc.store.tables import ChunkRow, UploadChunkRow
+from aicc.store.tables.data import ChunkRow, UploadChunkRow
 from aicc.testing.servers import in_process
 from aicc.testing.tenants import Tenant, make_tenant
 

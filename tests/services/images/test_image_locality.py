@@ -24,7 +24,9 @@ from aicc.services.images import cached, events
 from aicc.services.images.distribution import Blob, Manifest
 from aicc.services.jobs import snapshots
 from aicc.services.serving import lifecycle
-from aicc.store.tables import JobRow, NodeImageRow, NodeRow
+from aicc.store.tables.images import NodeImageRow
+from aicc.store.tables.jobs import JobRow
+from aicc.store.tables.nodes import NodeRow
 from aicc.testing.datasets import push
 from aicc.testing.images import cleaned, make_image, podman_or_skip
 from aicc.testing.jobs import submit, wait_state

@@ -16,7 +16,7 @@ from aicc.services.common import Invalid
 from aicc.services.images import events, images
 from aicc.services.images.distribution import Blob, Manifest
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.servers import in_process
 from aicc.testing.tenants import make_tenant
 

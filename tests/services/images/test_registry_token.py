@@ -24,7 +24,8 @@ from aicc.services.images import events, images, keys, tokens
 from aicc.services.images.distribution import Blob, Manifest
 from aicc.services.images.views import ActingJob
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import JobRow, UserRow
+from aicc.store.tables.jobs import JobRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing import registry
 from aicc.testing.servers import in_process
 from aicc.testing.tenants import Tenant, make_tenant

@@ -19,7 +19,7 @@ from aicc.core.jobspec import JobSpec
 from aicc.server import build
 from aicc.services.jobs import jobs, snapshots
 from aicc.services.tenancy import tokens as t
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 from aicc.testing.servers import admin, seeded
 
 

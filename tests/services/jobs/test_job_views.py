@@ -24,7 +24,7 @@ from aicc.services.jobs import views as job_views
 from aicc.services.nodes import nodes
 from aicc.services.nodes import views as node_views
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.servers import over_http
 
 ROOT = Principal(user_id="", name="system", org_id="", role=Role.ADMIN)

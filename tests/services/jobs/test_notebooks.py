@@ -21,7 +21,9 @@ from aicc.core.tenancy import Principal
 from aicc.services.common import utcnow
 from aicc.services.jobs import endpoints, notebooks
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import DeviceSampleRow, ReplicaRow, UserRow
+from aicc.store.tables.jobs import ReplicaRow
+from aicc.store.tables.telemetry import DeviceSampleRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
 

@@ -12,7 +12,7 @@ from aicc.loops import scheduling
 from aicc.services.common import utcnow
 from aicc.services.jobs.runtimes import Runtimes, wanted
 from aicc.services.serving import lifecycle
-from aicc.store.tables import JobRow
+from aicc.store.tables.jobs import JobRow
 from aicc.testing.jobs import submit
 from aicc.testing.servers import in_process
 

@@ -22,7 +22,7 @@ from aicc.services.common import Invalid, TooMany
 from aicc.services.jobs import jobs, waiting
 from aicc.services.tenancy import tenancy
 from aicc.store.group_commit import Transactions
-from aicc.store.tables import AuditRow
+from aicc.store.tables.tenancy import AuditRow
 from aicc.testing.servers import admin
 
 SPEC = JobSpec.model_validate({"command": "true", "resources": {"cpu": "100m"}})

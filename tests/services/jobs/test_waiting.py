@@ -25,7 +25,8 @@ from aicc.services.jobs import jobs, waiting
 from aicc.services.tenancy import tenancy
 from aicc.store.db import MIGRATIONS, Database
 from aicc.store.group_commit import Transactions
-from aicc.store.tables import UserRow, WaitingRow
+from aicc.store.tables.jobs import WaitingRow
+from aicc.store.tables.tenancy import UserRow
 
 HELD = {"command": "sleep 60", "queue": "one-at-a-time", "resources": {"cpu": "100m"}}
 

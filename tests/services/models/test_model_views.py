@@ -21,7 +21,7 @@ from aicc.core.tenancy import Principal
 from aicc.sdk.client import Client
 from aicc.services.models import catalog, models, reviews, views
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.servers import over_http
 
 Served = tuple[str, str, AppState, Client]

@@ -13,7 +13,7 @@ import pytest
 from aicc.services.common import Invalid, utcnow
 from aicc.services.models import template_runtime, templates
 from aicc.store.db import open_database
-from aicc.store.tables import NodeRow
+from aicc.store.tables.nodes import NodeRow
 
 
 def lacking(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:

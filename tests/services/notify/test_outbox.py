@@ -25,20 +25,16 @@ from aicc.services.notify import delivery, events
 from aicc.services.serving import lifecycle
 from aicc.store.db import Database
 from aicc.store.sealing import Sealer
-from aicc.store.tables import (
-    BudgetRow,
-    DeploymentRow,
-    JobRow,
-    MembershipRow,
+from aicc.store.tables.billing import BudgetRow
+from aicc.store.tables.jobs import JobRow
+from aicc.store.tables.notify import (
     NotifyChannelRow,
     NotifyDeliveryRow,
     NotifyEventRow,
     NotifyInboxRow,
-    OrgRow,
-    ProjectRow,
-    QueueRow,
-    UserRow,
 )
+from aicc.store.tables.serving import DeploymentRow
+from aicc.store.tables.tenancy import MembershipRow, OrgRow, ProjectRow, QueueRow, UserRow
 
 SEALER = Sealer(base64.urlsafe_b64encode(b"k" * 32))
 POLICY = delivery.Policy(backoff_s=10, backoff_max_s=15, max_attempts=3, batch=10)

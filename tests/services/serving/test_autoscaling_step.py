@@ -10,7 +10,7 @@ from pathlib import Path
 from aicc.api.state import AppState
 from aicc.services.serving import autoscaling
 from aicc.services.serving.autoscaling import Concurrency
-from aicc.store.tables import DeploymentRow
+from aicc.store.tables.serving import DeploymentRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import in_process
 

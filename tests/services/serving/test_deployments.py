@@ -18,7 +18,9 @@ from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, Service
 from aicc.services.models import models
 from aicc.services.serving import deployments
 from aicc.services.tenancy.tenancy import principal_of
-from aicc.store.tables import DeploymentRow, JobRow, UserRow
+from aicc.store.tables.jobs import JobRow
+from aicc.store.tables.serving import DeploymentRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.tenants import Tenant, make_tenant
 
 Call = Callable[[Session, Principal], Any]

@@ -23,7 +23,7 @@ from aicc.sdk.deployments import Deployments
 from aicc.sdk.keys import Keys, Requests
 from aicc.services.serving import api_keys, deployments, gateway, views
 from aicc.services.tenancy import tenancy
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 from aicc.testing.servers import over_http
 
 # route -> (the service function it calls, the SDK method that calls it)

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from aicc.services.common import NotFound, new_id
 from aicc.services.telemetry import samples
 from aicc.store.db import Database
-from aicc.store.tables import NODE_INDEX, DeviceSampleRow, NodeRow
+from aicc.store.tables.nodes import NodeRow
+from aicc.store.tables.telemetry import NODE_INDEX, DeviceSampleRow
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from aicc.core.tenancy import Principal
 from aicc.server import build
 from aicc.services.tenancy import audit, tenancy, views
 from aicc.store.sealing import Sealer
-from aicc.store.tables import AuditRow, UserRow
+from aicc.store.tables.tenancy import AuditRow, UserRow
 from aicc.testing.polling import wait
 from aicc.testing.servers import over_http, seeded
 

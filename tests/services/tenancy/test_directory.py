@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 from aicc.core.tenancy import Quota, Role
 from aicc.services.tenancy import directory, tenancy
 from aicc.services.tenancy.views import Org, Project
-from aicc.store.tables import Base
+from aicc.store.tables.base import Base
 
 
 @pytest.fixture(scope="module")

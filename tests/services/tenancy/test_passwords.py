@@ -14,7 +14,7 @@ from aicc.api.state import AppState
 from aicc.core.tenancy import Role
 from aicc.services.common import utcnow
 from aicc.services.tenancy import passwords, sessions, tenancy
-from aicc.store.tables import UserRow
+from aicc.store.tables.tenancy import UserRow
 
 
 def _stored(state: AppState, user_id: str) -> str:

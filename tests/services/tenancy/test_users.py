@@ -15,7 +15,7 @@ from aicc.api.state import AppState
 from aicc.core.tenancy import Principal, Role
 from aicc.services.common import Conflict, Forbidden, NotFound, ServiceError, utcnow
 from aicc.services.tenancy import audit, sessions, tenancy, tokens, views
-from aicc.store.tables import AuditRow, PortalSessionRow, UserRow
+from aicc.store.tables.tenancy import AuditRow, PortalSessionRow, UserRow
 
 
 def _person(state: AppState, name: str, role: Role, org_id: str) -> tuple[str, Principal]:

@@ -1,6 +1,6 @@
 """portal sessions and sign-in failures
 
-The row classes are `PortalSessionRow` and `SignInFailureRow` in `aicc/store/tables.py`.
+The row classes are `PortalSessionRow` and `SignInFailureRow` in `aicc/store/tables/tenancy.py`.
 
 Revision ID: 0003
 Revises: 0002
