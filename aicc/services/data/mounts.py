@@ -27,6 +27,7 @@ from aicc.services.common import Invalid, NotFound
 from aicc.services.data import chunks, datasets
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import Mounted, MountedFiles, MountingJob
+from aicc.services.nodes import census
 from aicc.services.tenancy import directory, tenancy
 from aicc.store import group_commit
 from aicc.store.chunkstore import ChunkMissing, ChunkStore
@@ -40,7 +41,6 @@ from aicc.store.tables.data import (
     DatasetVersionRow,
     NodeDataRow,
 )
-from aicc.store.tables.nodes import NodeRow
 
 
 def pin(
@@ -163,9 +163,10 @@ def cached_bytes(session: Session, jobs: Iterable[Any]) -> dict[str, dict[str, i
     if not versions:
         return {}
     per_version: dict[str, dict[str, int]] = {}
+    named = census.names().subquery()
     query = (
-        select(NodeDataRow.version_id, NodeRow.name, NodeDataRow.bytes)
-        .join(NodeRow, NodeRow.id == NodeDataRow.node_id)
+        select(NodeDataRow.version_id, named.c.name, NodeDataRow.bytes)
+        .join(named, named.c.id == NodeDataRow.node_id)
         .where(NodeDataRow.version_id.in_(versions))
     )
     for version_id, node, size in session.execute(query):

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from aicc.core import images as refs
 from aicc.services.images import tokens
+from aicc.services.nodes import census
 from aicc.store.tables.images import ImageRepositoryRow, ImageTagRow, NodeImageRow
-from aicc.store.tables.nodes import NodeRow
 
 
 def booked(session: Session, reference: str) -> tuple[str | None, int]:
@@ -99,9 +99,10 @@ def cached_bytes(session: Session, jobs: Iterable[Any]) -> dict[str, dict[str, i
     if not wanted:
         return {}
     holders: dict[str, dict[str, int]] = {}
+    named = census.names().subquery()
     query = (
-        select(NodeImageRow.reference, NodeRow.name, NodeImageRow.bytes)
-        .join(NodeRow, NodeRow.id == NodeImageRow.node_id)
+        select(NodeImageRow.reference, named.c.name, NodeImageRow.bytes)
+        .join(named, named.c.id == NodeImageRow.node_id)
         .where(NodeImageRow.reference.in_(set(wanted.values())))
     )
     for reference, node, size in session.execute(query):

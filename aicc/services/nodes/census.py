@@ -204,6 +204,12 @@ def ids_named(names: Collection[str]) -> Select[tuple[str]]:
     return select(_NODES.c.id).where(_NODES.c.name.in_(list(names)))
 
 
+def names() -> Select[tuple[str, str]]:
+    """Every node's (id, name), as a select the caller joins in its own query (one query, where
+    the caller keys its rows by node id and answers by node name)."""
+    return select(_NODES.c.id, _NODES.c.name)
+
+
 def ids_on(executors: Collection[str] | None = None) -> Select[tuple[str]]:
     """The ids of the nodes of these executors (of every node when None), as a select to use
     inside the caller's own query."""
