@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.core import periods
-from aicc.services.billing import budgets, credits, invoices, plans, records, views
+from aicc.services.billing import adjustments, budgets, credits, invoices, plans, records, views
 from aicc.services.common import utcnow
 from aicc.services.jobs import jobs, metering
 
@@ -244,10 +244,10 @@ def bills_issue(
 
 @router.post("/bills/adjustments", status_code=201, response_model=views.Adjustment)
 def adjustments_create(
-    body: invoices.AdjustmentIn, who: CurrentUser, state: StateDep, session: SessionDep
+    body: adjustments.AdjustmentIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> views.Adjustment:
     """A signed correction on an open month's invoice. Admins; 409 for an issued month."""
-    return invoices.adjust(session, who, body, zone=state.settings.site.timezone)
+    return adjustments.adjust(session, who, body, zone=state.settings.site.timezone)
 
 
 @router.get("/invoices", response_model=views.IssuedInvoices)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.pricing import ZERO, to_money
 from aicc.core.tenancy import Principal
-from aicc.services.billing import invoices
+from aicc.services.billing import adjustments, invoices
 from aicc.services.common import utcnow
 from aicc.services.jobs import jobs
 from aicc.services.models import templates
@@ -70,7 +70,7 @@ def record(
         runner_org = tenancy.org_names(session, [job.org_id]).get(job.org_id, job.org_id)
         amount = to_money(template.price)
         adjustment = functools.partial(
-            invoices.add_adjustment,
+            adjustments.add_adjustment,
             session,
             currency=template.currency,
             created_by=who.user_id,
