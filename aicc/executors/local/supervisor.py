@@ -46,7 +46,8 @@ import psutil
 
 from aicc.executors.cancel import CANCEL_FILE
 from aicc.executors.local import runtime as rt
-from aicc.executors.local.runtime import LaunchSpec, LogLayout, StreamLog
+from aicc.executors.local.logfiles import DISK_FULL, LogLayout, StreamLog
+from aicc.executors.local.runtime import LaunchSpec
 
 SAMPLE_S = 0.2  # period of the memory, runtime and cancel-file checks
 SCAN_S = 1.0  # period of the full /proc scan for members of the replica's group (no cgroup)
@@ -227,7 +228,7 @@ class Supervisor:
         try:
             rt.write_json_atomic(self.run_dir / rt.STATUS_FILE, self.state)
         except OSError as err:
-            if err.errno not in rt.DISK_FULL:
+            if err.errno not in DISK_FULL:
                 raise
 
     def _run(self) -> None:
