@@ -17,9 +17,6 @@ SERVICES = Path(aicc.services.__file__).parent
 
 # (the context that uses a table, the table) where the context is not the table's owner.
 ALLOWED: set[tuple[str, str]] = {
-    # a lessee's own compute on its lease is covered by the lease's charge: billing asks
-    # (`extra_lines.COVERS`, billing below jobs), and only the replica's devices tell
-    ("leases", "ReplicaRow"),
     ("models", "DatasetRow"),
     ("models", "DatasetVersionRow"),
 }

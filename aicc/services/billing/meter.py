@@ -255,6 +255,7 @@ class Meter:
                 job_id=rep.job_id,
                 replica_id=rep.id,
                 node_id=rep.node_id,
+                device_indexes=[index for index, _ in rep.devices],
                 accelerator=group.model,
                 simulated=group.simulated,
                 devices=len(group.picks),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Select, func, not_, or_, select
+from sqlalchemy import func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core.pricing import PricePlan
@@ -90,13 +90,27 @@ def cost_of(
     return sum((rating.cost(r, plan) for r in rows), Decimal(0))
 
 
+@dataclass(frozen=True, slots=True)
+class Uninvoiced:
+    """A compute record not yet invoiced: where it ran (node id, the replica's device indexes)."""
+
+    id: int
+    node_id: str | None
+    device_indexes: tuple[int, ...]
+
+
 def uninvoiced_compute(
-    *, org_id: str, month: str, node_ids: Collection[str], since: datetime, until: datetime
-) -> Select[int, str | None, str | None]:
-    """A select of (id, node_id, replica_id) of `org_id`'s compute records not yet invoiced, of
-    `month` or before, on `node_ids`, started in [since, until): the caller joins it as a
-    subquery (leases: to the replicas' devices) and runs one query."""
-    return select(UsageRow.id, UsageRow.node_id, UsageRow.replica_id).where(
+    session: Session,
+    *,
+    org_id: str,
+    month: str,
+    node_ids: Collection[str],
+    since: datetime,
+    until: datetime,
+) -> list[Uninvoiced]:
+    """`org_id`'s compute records not yet invoiced, of `month` or before, on `node_ids`,
+    started in [since, until) (a lease's: which of them it covers), in one query."""
+    query = select(UsageRow.id, UsageRow.node_id, UsageRow.device_indexes).where(
         UsageRow.org_id == org_id,
         UsageRow.kind == "compute",
         UsageRow.invoice_id.is_(None),
@@ -105,6 +119,10 @@ def uninvoiced_compute(
         UsageRow.start >= since,
         UsageRow.start < until,
     )
+    return [
+        Uninvoiced(record_id, node_id, tuple(int(i) for i in indexes or ()))
+        for record_id, node_id, indexes in session.execute(query)
+    ]
 
 
 def orgs_with_usage(session: Session, month: str) -> set[str]:

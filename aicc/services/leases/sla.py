@@ -36,7 +36,6 @@ from aicc.services.nodes import census as node_census
 from aicc.services.nodes import history, maintenance
 from aicc.services.nodes.views import MaintenanceWindow
 from aicc.services.tenancy import directory
-from aicc.store.tables.jobs import ReplicaRow
 from aicc.store.tables.leases import CapacityLeaseRow
 
 NOTICE_S = 86400.0  # settings.maintenance.notice_s's default
@@ -402,20 +401,18 @@ def covered(session: Session, org_id: str, month: str, zone: str) -> dict[int, s
         slots = {(ids.get(str(d["node"])), int(d["index"])) for d in lease.devices}
         names = set(lease.nodes) | {str(d["node"]) for d in lease.devices}
         records = usage.uninvoiced_compute(
+            session,
             org_id=org_id,
             month=month,
             node_ids=[ids[n] for n in names if n in ids],
             since=lease.starts_at,
             until=end,
-        ).subquery()
-        query = select(records.c.id, records.c.node_id, ReplicaRow.devices).join(
-            ReplicaRow, ReplicaRow.id == records.c.replica_id, isouter=True
         )
         whole = {ids[n] for n in lease.nodes if n in ids}
-        for usage_id, node_id, picks in session.execute(query):
-            used = {(node_id, int(p["index"])) for p in picks or ()}
-            if node_id in whole or (used and used <= slots):
-                out[usage_id] = lease.id
+        for record in records:
+            used = {(record.node_id, i) for i in record.device_indexes}
+            if record.node_id in whole or (used and used <= slots):
+                out[record.id] = lease.id
     return out
 
 

@@ -122,6 +122,10 @@ class UsageRow(Base):
     job_id: Mapped[str | None] = mapped_column(String(40), index=True)
     replica_id: Mapped[str | None] = mapped_column(String(64))  # or the archive's sha256
     node_id: Mapped[str | None] = mapped_column(String(40))
+    # kind `compute`: the indexes of every device the replica was bound to (all its models'),
+    # so a lease can tell whether the record ran on leased devices without reading replicas;
+    # None on records without a replica of this center (a peer's, migration 0062's orphans)
+    device_indexes: Mapped[list[Any] | None] = mapped_column(default=None)
     accelerator: Mapped[str] = mapped_column(String(64), default="")
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     devices: Mapped[int] = mapped_column(Integer, default=0)
