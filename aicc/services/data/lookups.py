@@ -35,27 +35,43 @@ class VersionRef:
     region: str | None
 
 
+def _refs() -> Select[str, str, str, int, dict[str, Any], str | None]:
+    """A select of what a `VersionRef` holds, each version with its set (one query)."""
+    return select(
+        DatasetVersionRow.id,
+        DatasetVersionRow.dataset_id,
+        DatasetRow.name,
+        DatasetVersionRow.number,
+        DatasetVersionRow.lineage,
+        DatasetRow.region,
+    ).join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+
+
 def versions(session: Session, version_ids: Iterable[str]) -> dict[str, VersionRef]:
     """The versions of `version_ids` that exist, by id (a deleted one is absent)."""
     ids = list(dict.fromkeys(i for i in version_ids if i))
     if not ids:
         return {}
-    query = (
-        select(
-            DatasetVersionRow.id,
-            DatasetVersionRow.dataset_id,
-            DatasetRow.name,
-            DatasetVersionRow.number,
-            DatasetVersionRow.lineage,
-            DatasetRow.region,
-        )
-        .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
-        .where(DatasetVersionRow.id.in_(ids))
-    )
+    query = _refs().where(DatasetVersionRow.id.in_(ids))
     return {
         vid: VersionRef(vid, sid, name, number, dict(lineage or {}), region)
         for vid, sid, name, number, lineage, region in session.execute(query)
     }
+
+
+def numbered(session: Session, dataset_id: str, number: int | None = None) -> VersionRef | None:
+    """Version `number` of the data set, its latest when None: None when it has no such version
+    (none yet, or deleted since). A set the caller reaches by id (a template it was granted)."""
+    query = _refs().where(DatasetVersionRow.dataset_id == dataset_id)
+    if number is None:
+        query = query.order_by(DatasetVersionRow.number.desc()).limit(1)
+    else:
+        query = query.where(DatasetVersionRow.number == number)
+    found = session.execute(query).first()
+    if found is None:
+        return None
+    vid, sid, name, num, lineage, region = found
+    return VersionRef(vid, sid, name, num, dict(lineage or {}), region)
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,9 @@ from aicc.services.common import (
     from_row,
     utcnow,
 )
-from aicc.services.data import chunks, datasets, uploads
+from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import MODEL
+from aicc.services.data.views import DatasetVersion
 from aicc.services.jobs import jobs, logs, metrics
 from aicc.services.models import model_reports
 from aicc.services.models.views import (
@@ -64,11 +65,16 @@ MAX_CURVE_POINTS = 2000  # points per curve on a page; longer ones are thinned e
 
 
 def _version(
-    row: DatasetVersionRow, extra: ModelVersionRow | None, name: str, *, files: bool = False
+    row: DatasetVersionRow | DatasetVersion,
+    extra: ModelVersionRow | None,
+    name: str,
+    *,
+    manifest: core.Manifest | None = None,
 ) -> ModelVersion:
+    """The model version `row` is, with its files when `manifest` is given (and its charts)."""
     listed = (
-        [ModelFile(path=f.path, size=f.size) for f in datasets.manifest_of(row).files]
-        if files
+        [ModelFile(path=f.path, size=f.size) for f in manifest.files]
+        if manifest is not None
         else []
     )
     return ModelVersion(
@@ -89,7 +95,7 @@ def _version(
         created_at=row.created_at,
         input_schema=stored(InputSchema, extra.input_schema if extra else None),
         facts=stored(Facts, extra.facts if extra else None),
-        charts=stored(Charts, extra.charts if extra and files else None),
+        charts=stored(Charts, extra.charts if extra and manifest is not None else None),
         notes=list(extra.notes or []) if extra else [],
     )
 
@@ -158,7 +164,8 @@ def version(
 ) -> ModelVersion:
     """One version (the latest when `ref` names none), with its files."""
     row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
-    return _version(found, session.get(ModelVersionRow, found.id), row.name, files=True)
+    manifest = datasets.manifest_of(found)
+    return _version(found, session.get(ModelVersionRow, found.id), row.name, manifest=manifest)
 
 
 def register(
@@ -194,12 +201,13 @@ def register(
         session, who, store, name, project, files, "registered", lineage=lineage, kind=MODEL
     )
     owner, _ = datasets.find_writable(session, who, name, project, kind=MODEL)  # as ingest did
-    row = datasets.numbered_row(session, owner.id, committed.version.number)
-    assert row is not None
-    extra = session.get(ModelVersionRow, row.id)
+    found = lookups.numbered_manifest(session, owner.id, committed.version.number)
+    assert found is not None
+    version_id, manifest = found
+    extra = session.get(ModelVersionRow, version_id)
     if extra is None:
         extra = ModelVersionRow(
-            version_id=row.id,
+            version_id=version_id,
             stage="staging",
             format=format,
             framework=framework,
@@ -214,7 +222,7 @@ def register(
         )
         session.add(extra)
         session.flush()
-    return _version(row, extra, name, files=True)
+    return _version(committed.version, extra, name, manifest=manifest)
 
 
 def give(
@@ -414,7 +422,7 @@ def set_stage(
     extra.stage, extra.updated_at = stage, now
     session.flush()
     audit.record(session, who, "model.stage", "model", row.id, org_id=prj.org_id)
-    return _version(found, extra, row.name, files=True)
+    return _version(found, extra, row.name, manifest=datasets.manifest_of(found))
 
 
 def update(

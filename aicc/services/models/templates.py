@@ -29,7 +29,7 @@ from aicc.core import templates as core
 from aicc.core.pricing import MAX_MONEY, ZERO, to_money
 from aicc.core.tenancy import Principal, can_manage
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
-from aicc.services.data import chunks, datasets, uploads
+from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import TEMPLATE
 from aicc.services.models import grants
 from aicc.services.tenancy import audit, directory, tenancy
@@ -100,9 +100,10 @@ def _builtin() -> dict[str, Template]:
 
 
 def _published(
-    session: Session, who: Principal, row: DatasetRow, prj: Project, version: DatasetVersionRow
+    session: Session, who: Principal, row: DatasetRow, prj: Project, version_id: str, number: int
 ) -> Template:
-    extra = session.get(TemplateVersionRow, version.id)
+    """Published version `number` (id `version_id`) of the template `row`."""
+    extra = session.get(TemplateVersionRow, version_id)
     if extra is None:
         raise NotFound("template {name} has no published version", name=row.name)
     qualified = datasets.qualified(session, prj)
@@ -113,10 +114,10 @@ def _published(
         row.name,
         core.parse(extra.manifest),
         qualified,
-        ref=f"{qualified}/{row.name}@{version.number}",
+        ref=f"{qualified}/{row.name}@{number}",
         id=row.id,
-        version=version.number,
-        version_id=version.id,
+        version=number,
+        version_id=version_id,
         visibility=row.visibility,
         licence=row.licence,
         price=price,
@@ -135,15 +136,15 @@ def _shared(session: Session, who: Principal) -> list[Template]:
     for dataset_id in dict.fromkeys(ids):
         row = session.get(DatasetRow, dataset_id)
         prj = directory.project(session, row.project_id) if row is not None else None
-        latest = datasets.latest_row(session, dataset_id)
+        latest = lookups.numbered(session, dataset_id)
         if row is not None and prj is not None and latest is not None:
-            out.append(_published(session, who, row, prj, latest))
+            out.append(_published(session, who, row, prj, latest.id, latest.number))
     return out
 
 
 def _granted(
     session: Session, who: Principal, ref: data_core.Ref
-) -> tuple[DatasetRow, DatasetVersionRow] | None:
+) -> tuple[DatasetRow, lookups.VersionRef] | None:
     """A template the caller's organization was granted (an accepted offer), named as any
     template is: NAME, NAME@N or ORG/PROJECT/NAME@N."""
     for found in grants.active(session, who.org_id):
@@ -153,10 +154,7 @@ def _granted(
             continue
         if ref.org and f"{ref.org}/{ref.project}" != datasets.qualified(session, prj):
             continue
-        if ref.version is None:
-            version = datasets.latest_row(session, row.id)
-        else:
-            version = datasets.numbered_row(session, row.id, ref.version)
+        version = lookups.numbered(session, row.id, ref.version)
         return (row, version) if version is not None else None
     return None
 
@@ -217,14 +215,16 @@ def get(
                 raise
             # the run's project is not the template's: one shared with the caller
             row, version = datasets.version_row(session, who, ref, kind=TEMPLATE)
+        version_id, number = version.id, version.number
     except NotFound:
         granted = _granted(session, who, ref)
         if granted is None:
             raise missing from None
-        row, version = granted
+        row, granted_version = granted
+        version_id, number = granted_version.id, granted_version.number
     prj = directory.project(session, row.project_id)
     assert prj is not None
-    return _published(session, who, row, prj, version)
+    return _published(session, who, row, prj, version_id, number)
 
 
 def publish(
@@ -255,11 +255,11 @@ def publish(
         licence=licence,
         description=description,
     )
-    before = datasets.latest_row(session, row.id)
+    before = lookups.numbered(session, row.id)
     committed = uploads.ingest(
         session, who, store, row.name, prj.id, sorted(files.items()), "published", kind=TEMPLATE
     )
-    version = datasets.numbered_row(session, row.id, committed.version.number)
+    version = lookups.numbered(session, row.id, committed.version.number)
     assert version is not None
     extra = session.get(TemplateVersionRow, version.id)
     if extra is None:
@@ -276,7 +276,7 @@ def publish(
         extra.price, extra.updated_at = str(to_money(price)), utcnow()
     session.flush()
     audit.record(session, who, "template.publish", "template", row.id, org_id=prj.org_id)
-    return _published(session, who, row, prj, version)
+    return _published(session, who, row, prj, version.id, version.number)
 
 
 def _manifest(files: dict[str, bytes]) -> core.Manifest:
