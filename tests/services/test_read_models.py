@@ -32,7 +32,6 @@ from aicc.testing.jobs import submit, wait_state
 # writer finding what it writes) is that context's own business, not listed.
 INSIDE_THE_DATA_SERVICE = {
     "data.datasets.find_writable",
-    "data.datasets.version_row",
 }
 ROOT = Principal(user_id="", name="system", org_id="", role=Role.ADMIN)
 

@@ -1,8 +1,8 @@
-"""Data sets and their versions by id, as the contexts above data read them (federation's
-adverts and routing, serving's adapters, the needs' challenges): read models and manifests, never
-`DatasetRow` or `DatasetVersionRow`, which data owns (docs/ARCHITECTURE.md, "every table has one
-owner"). The caller has checked who may read what it asks for; each function answers in one
-query whatever the number of ids."""
+"""Data sets and their versions by id or reference, as the contexts above data read them
+(federation's adverts and routing, serving's models and adapters, the needs, the model registry,
+templates and predictions): read models and manifests, never `DatasetRow` or `DatasetVersionRow`,
+which data owns (docs/ARCHITECTURE.md, "every table has one owner"). The caller has checked who
+may read what it asks for; each function answers in one query whatever the number of ids."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services.data import datasets
-from aicc.services.data.views import DatasetRef
+from aicc.services.data.views import DatasetRef, DatasetVersion
 from aicc.store.tables.data import DatasetRow, DatasetVersionRow
 
 
@@ -86,6 +86,7 @@ class Version:
     lineage: dict[str, Any]
     tables: dict[str, Any]  # path -> {columns, rows}
     manifest: core.Manifest
+    details: DatasetVersion  # as routes show it: sizes, author, time (a model version's)
 
 
 def find(
@@ -107,6 +108,7 @@ def find(
         lineage=dict(version.lineage or {}),
         tables=dict(version.tables or {}),
         manifest=datasets.manifest_of(version),
+        details=datasets.version_of(version, row.name),
     )
 
 

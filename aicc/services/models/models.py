@@ -163,9 +163,9 @@ def version(
     session: Session, who: Principal, ref: str, *, project: str | None = None
 ) -> ModelVersion:
     """One version (the latest when `ref` names none), with its files."""
-    row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
-    manifest = datasets.manifest_of(found)
-    return _version(found, session.get(ModelVersionRow, found.id), row.name, manifest=manifest)
+    row, found = lookups.find(session, who, ref, project=project, kind=MODEL)
+    extra = session.get(ModelVersionRow, found.id)
+    return _version(found.details, extra, row.name, manifest=found.manifest)
 
 
 def register(
@@ -394,7 +394,7 @@ def set_stage(
         raise Invalid("stage {stage!r}: one of staging, production, archived", stage=stage)
     if core.parse_ref(ref).version is None:
         raise Invalid("{ref}: name the version to move (NAME@N)", ref=ref)
-    row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
+    row, found = lookups.find(session, who, ref, project=project, kind=MODEL)
     prj = directory.project(session, row.project_id)
     assert prj is not None
     if not datasets.writable(who, prj):
@@ -422,7 +422,7 @@ def set_stage(
     extra.stage, extra.updated_at = stage, now
     session.flush()
     audit.record(session, who, "model.stage", "model", row.id, org_id=prj.org_id)
-    return _version(found, extra, row.name, manifest=datasets.manifest_of(found))
+    return _version(found.details, extra, row.name, manifest=found.manifest)
 
 
 def update(
@@ -455,7 +455,7 @@ def made_from(
     session: Session, who: Principal, dataset_ref: str, *, project: str | None = None
 ) -> list[tuple[Model, ModelVersion]]:
     """`trained_on`, each version with its model (where it lives, for a link to it)."""
-    _, data = datasets.version_row(session, who, dataset_ref, project=project)
+    _, data = lookups.find(session, who, dataset_ref, project=project)
     return [
         (model, v)
         for model in list_models(session, who, scope="visible")
@@ -506,8 +506,8 @@ def curves(
 ) -> Curves:
     """The training curves of a version (the latest when `ref` names none), from the
     `metrics.jsonl` its job wrote; none when it has no such file."""
-    _, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
-    entry = datasets.manifest_of(found).find(CURVES)
+    _, found = lookups.find(session, who, ref, project=project, kind=MODEL)
+    entry = found.manifest.find(CURVES)
     if entry is None:
         return Curves([], {})
     data = ChunkFile(chunks.reader(session, store), entry).read(MAX_CURVE_BYTES) or b""
@@ -525,13 +525,13 @@ def archive(
 ) -> ModelVersion:
     """Write a version's files to `out` as a zip (`NAME-N/PATH`): the model, its report and
     its inference script in one download."""
-    row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
+    row, found = lookups.find(session, who, ref, project=project, kind=MODEL)
     source = chunks.reader(session, store)
     folder = f"{row.name}-{found.number}"
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as packed:
-        for entry in datasets.manifest_of(found).files:
+        for entry in found.manifest.files:
             with packed.open(f"{folder}/{entry.path}", "w", force_zip64=True) as target:
                 reader = ChunkFile(source, entry)
                 while block := reader.read(1024 * 1024):
                     target.write(block)
-    return _version(found, session.get(ModelVersionRow, found.id), row.name)
+    return _version(found.details, session.get(ModelVersionRow, found.id), row.name)

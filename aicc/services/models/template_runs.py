@@ -27,7 +27,7 @@ from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors.base import Executor
 from aicc.services.common import Invalid, NotFound, utcnow
-from aicc.services.data import datasets
+from aicc.services.data import datasets, lookups
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import DatasetVersion
 from aicc.services.jobs import jobs, logs, workdirs
@@ -219,9 +219,9 @@ def _run_input(
     hyperparameters: a longer horizon needs more history) is a 422 saying why."""
     if data is None:
         return _RunInput([], [], None, columns, "example", "python example.py example && ")
-    row, stored = datasets.version_row(session, who, templates.data_ref(data), project=project)
-    version = datasets.version_of(stored, row.name)
-    paths = [f.path for f in datasets.manifest_of(stored).files]
+    row, stored = lookups.find(session, who, templates.data_ref(data), project=project)
+    version = stored.details
+    paths = [f.path for f in stored.manifest.files]
     found = check_fit(template.manifest, template.name, version, paths, columns, params=hp)
     unchosen(found)
     prj = directory.project(session, row.project_id)

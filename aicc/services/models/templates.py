@@ -209,13 +209,15 @@ def get(
         tenancy.resolve_project(session, who, project)  # one the caller may not read: a 404
     try:
         try:
-            row, version = datasets.version_row(session, who, ref, project=project, kind=TEMPLATE)
+            found_ref, version = lookups.find(session, who, ref, project=project, kind=TEMPLATE)
         except NotFound:
             if project is None or ref.org:
                 raise
             # the run's project is not the template's: one shared with the caller
-            row, version = datasets.version_row(session, who, ref, kind=TEMPLATE)
+            found_ref, version = lookups.find(session, who, ref, kind=TEMPLATE)
         version_id, number = version.id, version.number
+        row = session.get(DatasetRow, found_ref.id)  # the one `find` read: no query
+        assert row is not None
     except NotFound:
         granted = _granted(session, who, ref)
         if granted is None:
