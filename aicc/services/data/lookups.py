@@ -19,6 +19,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services.data import datasets
 from aicc.services.data.views import DatasetRef, DatasetVersion
+from aicc.services.tenancy.views import Project
 from aicc.store.tables.data import DatasetRow, DatasetVersionRow
 
 
@@ -110,6 +111,15 @@ def find(
         manifest=datasets.manifest_of(version),
         details=datasets.version_of(version, row.name),
     )
+
+
+def find_writable(
+    session: Session, who: Principal, name: str, project: str | None, *, kind: str = datasets.DATA
+) -> tuple[DatasetRef, Project]:
+    """The set `name` (of `kind`) the caller changes, and its project: NotFound as
+    `datasets.resolve`, Forbidden when it is read-only for the caller (a target a job writes)."""
+    row, prj = datasets.find_writable(session, who, name, project, kind=kind)
+    return datasets._ref(session, row, prj), prj
 
 
 def _manifest(stored: bytes) -> core.Manifest:

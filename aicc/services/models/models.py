@@ -200,7 +200,7 @@ def register(
     committed = uploads.ingest(
         session, who, store, name, project, files, "registered", lineage=lineage, kind=MODEL
     )
-    owner, _ = datasets.find_writable(session, who, name, project, kind=MODEL)  # as ingest did
+    owner, _ = lookups.find_writable(session, who, name, project, kind=MODEL)  # as ingest did
     found = lookups.numbered_manifest(session, owner.id, committed.version.number)
     assert found is not None
     version_id, manifest = found

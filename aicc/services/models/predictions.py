@@ -32,6 +32,7 @@ from aicc.executors import jobfiles
 from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, lookups, uploads
 from aicc.services.data.datasets import MODEL
+from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs
 from aicc.services.jobs.views import Job
 from aicc.services.models import models, template_runtime, templates, views
@@ -225,11 +226,11 @@ def _lacking(schema: views.InputSchema | None, table: dict[str, Any]) -> list[st
     return [i.name for i in schema.inputs if i.required and i.name not in have]
 
 
-def _target(session: Session, who: Principal, name: str, project: str | None) -> DatasetRow:
+def _target(session: Session, who: Principal, name: str, project: str | None) -> DatasetRef:
     """The data set the predictions go to, made in the caller's project when missing (a
     model's or template's name there is a 409 now, not a failed delivery after the job)."""
     datasets.create_if_missing(session, who, name, project)
-    row, _ = datasets.find_writable(session, who, name, project)
+    row, _ = lookups.find_writable(session, who, name, project)
     return row
 
 

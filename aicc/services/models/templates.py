@@ -31,6 +31,7 @@ from aicc.core.tenancy import Principal, can_manage
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import TEMPLATE
+from aicc.services.data.views import DatasetRef
 from aicc.services.models import grants
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Project
@@ -248,7 +249,7 @@ def publish(
     if price is not None and not ZERO <= price <= MAX_MONEY:
         raise Invalid("price: 0 to {max} CNY per run", max=MAX_MONEY)
     project = tenancy.resolve_project(session, who, project).id  # never a shared one's
-    row, prj = _publishing_row(
+    ref, prj = _publishing_row(
         session,
         who,
         manifest,
@@ -257,6 +258,8 @@ def publish(
         licence=licence,
         description=description,
     )
+    row = session.get(DatasetRow, ref.id)  # the one just found: no query
+    assert row is not None
     before = lookups.numbered(session, row.id)
     committed = uploads.ingest(
         session, who, store, row.name, prj.id, sorted(files.items()), "published", kind=TEMPLATE
@@ -314,11 +317,11 @@ def _publishing_row(
     visibility: str | None,
     licence: str | None,
     description: str,
-) -> tuple[DatasetRow, Project]:
-    """The template's data set row in `project`, made on the first publish; a later publish
+) -> tuple[DatasetRef, Project]:
+    """The template's data set in `project`, made on the first publish; a later publish
     changes its visibility and licence when given (widening to public takes an org admin)."""
     try:
-        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+        row, prj = lookups.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
     except NotFound:
         datasets.create(
             session,
@@ -330,7 +333,7 @@ def _publishing_row(
             licence=licence if licence is not None else manifest.licence,
             description=description,
         )
-        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+        row, prj = lookups.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
     else:
         if visibility is not None and visibility not in data_core.VISIBILITIES:
             raise Invalid(
@@ -339,9 +342,7 @@ def _publishing_row(
         widening = visibility == "public" and row.visibility != "public"
         if widening and not can_manage(who, org_id=prj.org_id):
             raise Forbidden("only organization admins publish templates to everyone")
-        row.visibility = visibility or row.visibility
-        row.licence = licence if licence is not None else row.licence
-        row.updated_at = utcnow()
+        datasets.republish(session, row.id, visibility=visibility, licence=licence)
     return row, prj
 
 
