@@ -212,6 +212,18 @@ def _ref(session: Session, row: DatasetRow, prj: Project) -> DatasetRef:
     return from_row(DatasetRef, row, project=qualified(session, prj))
 
 
+def republish(
+    session: Session, dataset_id: str, *, visibility: str | None, licence: str | None
+) -> None:
+    """A later publish of a template's set (its writer checked): the visibility and licence
+    when given, and the time it changed."""
+    row = session.get(DatasetRow, dataset_id)
+    assert row is not None
+    row.visibility = visibility or row.visibility
+    row.licence = licence if licence is not None else row.licence
+    row.updated_at = utcnow()
+
+
 def create_if_missing(
     session: Session,
     who: Principal,

@@ -1,8 +1,8 @@
-"""Data sets and their versions by id, as the contexts above data read them (federation's
-adverts and routing, serving's adapters, the needs' challenges): read models and manifests, never
-`DatasetRow` or `DatasetVersionRow`, which data owns (docs/ARCHITECTURE.md, "every table has one
-owner"). The caller has checked who may read what it asks for; each function answers in one
-query whatever the number of ids."""
+"""Data sets and their versions by id or reference, as the contexts above data read them
+(federation's adverts and routing, serving's models and adapters, the needs, the model registry,
+templates and predictions): read models and manifests, never `DatasetRow` or `DatasetVersionRow`,
+which data owns (docs/ARCHITECTURE.md, "every table has one owner"). The caller has checked who
+may read what it asks for; each function answers in one query whatever the number of ids."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services.data import datasets
-from aicc.services.data.views import DatasetRef
+from aicc.services.data.views import DatasetRef, DatasetVersion
+from aicc.services.tenancy.views import Project
 from aicc.store.tables.data import DatasetRow, DatasetVersionRow
 
 
@@ -35,27 +36,43 @@ class VersionRef:
     region: str | None
 
 
+def _refs() -> Select[str, str, str, int, dict[str, Any], str | None]:
+    """A select of what a `VersionRef` holds, each version with its set (one query)."""
+    return select(
+        DatasetVersionRow.id,
+        DatasetVersionRow.dataset_id,
+        DatasetRow.name,
+        DatasetVersionRow.number,
+        DatasetVersionRow.lineage,
+        DatasetRow.region,
+    ).join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+
+
 def versions(session: Session, version_ids: Iterable[str]) -> dict[str, VersionRef]:
     """The versions of `version_ids` that exist, by id (a deleted one is absent)."""
     ids = list(dict.fromkeys(i for i in version_ids if i))
     if not ids:
         return {}
-    query = (
-        select(
-            DatasetVersionRow.id,
-            DatasetVersionRow.dataset_id,
-            DatasetRow.name,
-            DatasetVersionRow.number,
-            DatasetVersionRow.lineage,
-            DatasetRow.region,
-        )
-        .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
-        .where(DatasetVersionRow.id.in_(ids))
-    )
+    query = _refs().where(DatasetVersionRow.id.in_(ids))
     return {
         vid: VersionRef(vid, sid, name, number, dict(lineage or {}), region)
         for vid, sid, name, number, lineage, region in session.execute(query)
     }
+
+
+def numbered(session: Session, dataset_id: str, number: int | None = None) -> VersionRef | None:
+    """Version `number` of the data set, its latest when None: None when it has no such version
+    (none yet, or deleted since). A set the caller reaches by id (a template it was granted)."""
+    query = _refs().where(DatasetVersionRow.dataset_id == dataset_id)
+    if number is None:
+        query = query.order_by(DatasetVersionRow.number.desc()).limit(1)
+    else:
+        query = query.where(DatasetVersionRow.number == number)
+    found = session.execute(query).first()
+    if found is None:
+        return None
+    vid, sid, name, num, lineage, region = found
+    return VersionRef(vid, sid, name, num, dict(lineage or {}), region)
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,7 @@ class Version:
     lineage: dict[str, Any]
     tables: dict[str, Any]  # path -> {columns, rows}
     manifest: core.Manifest
+    details: DatasetVersion  # as routes show it: sizes, author, time (a model version's)
 
 
 def find(
@@ -91,7 +109,17 @@ def find(
         lineage=dict(version.lineage or {}),
         tables=dict(version.tables or {}),
         manifest=datasets.manifest_of(version),
+        details=datasets.version_of(version, row.name),
     )
+
+
+def find_writable(
+    session: Session, who: Principal, name: str, project: str | None, *, kind: str = datasets.DATA
+) -> tuple[DatasetRef, Project]:
+    """The set `name` (of `kind`) the caller changes, and its project: NotFound as
+    `datasets.resolve`, Forbidden when it is read-only for the caller (a target a job writes)."""
+    row, prj = datasets.find_writable(session, who, name, project, kind=kind)
+    return datasets._ref(session, row, prj), prj
 
 
 def _manifest(stored: bytes) -> core.Manifest:

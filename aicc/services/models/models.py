@@ -38,8 +38,9 @@ from aicc.services.common import (
     from_row,
     utcnow,
 )
-from aicc.services.data import chunks, datasets, uploads
+from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import MODEL
+from aicc.services.data.views import DatasetVersion
 from aicc.services.jobs import jobs, logs, metrics
 from aicc.services.models import model_reports
 from aicc.services.models.views import (
@@ -64,11 +65,16 @@ MAX_CURVE_POINTS = 2000  # points per curve on a page; longer ones are thinned e
 
 
 def _version(
-    row: DatasetVersionRow, extra: ModelVersionRow | None, name: str, *, files: bool = False
+    row: DatasetVersionRow | DatasetVersion,
+    extra: ModelVersionRow | None,
+    name: str,
+    *,
+    manifest: core.Manifest | None = None,
 ) -> ModelVersion:
+    """The model version `row` is, with its files when `manifest` is given (and its charts)."""
     listed = (
-        [ModelFile(path=f.path, size=f.size) for f in datasets.manifest_of(row).files]
-        if files
+        [ModelFile(path=f.path, size=f.size) for f in manifest.files]
+        if manifest is not None
         else []
     )
     return ModelVersion(
@@ -89,7 +95,7 @@ def _version(
         created_at=row.created_at,
         input_schema=stored(InputSchema, extra.input_schema if extra else None),
         facts=stored(Facts, extra.facts if extra else None),
-        charts=stored(Charts, extra.charts if extra and files else None),
+        charts=stored(Charts, extra.charts if extra and manifest is not None else None),
         notes=list(extra.notes or []) if extra else [],
     )
 
@@ -157,8 +163,9 @@ def version(
     session: Session, who: Principal, ref: str, *, project: str | None = None
 ) -> ModelVersion:
     """One version (the latest when `ref` names none), with its files."""
-    row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
-    return _version(found, session.get(ModelVersionRow, found.id), row.name, files=True)
+    row, found = lookups.find(session, who, ref, project=project, kind=MODEL)
+    extra = session.get(ModelVersionRow, found.id)
+    return _version(found.details, extra, row.name, manifest=found.manifest)
 
 
 def register(
@@ -193,13 +200,14 @@ def register(
     committed = uploads.ingest(
         session, who, store, name, project, files, "registered", lineage=lineage, kind=MODEL
     )
-    owner, _ = datasets.find_writable(session, who, name, project, kind=MODEL)  # as ingest did
-    row = datasets.numbered_row(session, owner.id, committed.version.number)
-    assert row is not None
-    extra = session.get(ModelVersionRow, row.id)
+    owner, _ = lookups.find_writable(session, who, name, project, kind=MODEL)  # as ingest did
+    found = lookups.numbered_manifest(session, owner.id, committed.version.number)
+    assert found is not None
+    version_id, manifest = found
+    extra = session.get(ModelVersionRow, version_id)
     if extra is None:
         extra = ModelVersionRow(
-            version_id=row.id,
+            version_id=version_id,
             stage="staging",
             format=format,
             framework=framework,
@@ -214,7 +222,7 @@ def register(
         )
         session.add(extra)
         session.flush()
-    return _version(row, extra, name, files=True)
+    return _version(committed.version, extra, name, manifest=manifest)
 
 
 def give(
@@ -386,7 +394,7 @@ def set_stage(
         raise Invalid("stage {stage!r}: one of staging, production, archived", stage=stage)
     if core.parse_ref(ref).version is None:
         raise Invalid("{ref}: name the version to move (NAME@N)", ref=ref)
-    row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
+    row, found = lookups.find(session, who, ref, project=project, kind=MODEL)
     prj = directory.project(session, row.project_id)
     assert prj is not None
     if not datasets.writable(who, prj):
@@ -414,7 +422,7 @@ def set_stage(
     extra.stage, extra.updated_at = stage, now
     session.flush()
     audit.record(session, who, "model.stage", "model", row.id, org_id=prj.org_id)
-    return _version(found, extra, row.name, files=True)
+    return _version(found.details, extra, row.name, manifest=found.manifest)
 
 
 def update(
@@ -447,7 +455,7 @@ def made_from(
     session: Session, who: Principal, dataset_ref: str, *, project: str | None = None
 ) -> list[tuple[Model, ModelVersion]]:
     """`trained_on`, each version with its model (where it lives, for a link to it)."""
-    _, data = datasets.version_row(session, who, dataset_ref, project=project)
+    _, data = lookups.find(session, who, dataset_ref, project=project)
     return [
         (model, v)
         for model in list_models(session, who, scope="visible")
@@ -498,8 +506,8 @@ def curves(
 ) -> Curves:
     """The training curves of a version (the latest when `ref` names none), from the
     `metrics.jsonl` its job wrote; none when it has no such file."""
-    _, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
-    entry = datasets.manifest_of(found).find(CURVES)
+    _, found = lookups.find(session, who, ref, project=project, kind=MODEL)
+    entry = found.manifest.find(CURVES)
     if entry is None:
         return Curves([], {})
     data = ChunkFile(chunks.reader(session, store), entry).read(MAX_CURVE_BYTES) or b""
@@ -517,13 +525,13 @@ def archive(
 ) -> ModelVersion:
     """Write a version's files to `out` as a zip (`NAME-N/PATH`): the model, its report and
     its inference script in one download."""
-    row, found = datasets.version_row(session, who, ref, project=project, kind=MODEL)
+    row, found = lookups.find(session, who, ref, project=project, kind=MODEL)
     source = chunks.reader(session, store)
     folder = f"{row.name}-{found.number}"
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as packed:
-        for entry in datasets.manifest_of(found).files:
+        for entry in found.manifest.files:
             with packed.open(f"{folder}/{entry.path}", "w", force_zip64=True) as target:
                 reader = ChunkFile(source, entry)
                 while block := reader.read(1024 * 1024):
                     target.write(block)
-    return _version(found, session.get(ModelVersionRow, found.id), row.name)
+    return _version(found.details, session.get(ModelVersionRow, found.id), row.name)

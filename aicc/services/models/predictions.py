@@ -30,14 +30,15 @@ from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Invalid, NotFound, utcnow
-from aicc.services.data import datasets, uploads
+from aicc.services.data import datasets, lookups, uploads
 from aicc.services.data.datasets import MODEL
+from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs
 from aicc.services.jobs.views import Job
 from aicc.services.models import models, template_runtime, templates, views
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables.data import DatasetRow, DatasetVersionRow
+from aicc.store.tables.data import DatasetRow
 from aicc.store.tables.models import JobOutputRow, ModelVersionRow
 
 KIND = "predictions"  # the JobOutputRow kind (services/models/outputs.py delivers it)
@@ -68,25 +69,23 @@ def submit(
     `table` picks the file of `data` to read (default: the largest table with every input the
     model requires). Answers (job, created); a retry with the same `idempotency_key` answers
     the job already submitted."""
-    model_row, model_version = datasets.version_row(
+    model_row, model_version = lookups.find(
         session, who, model, project=model_project or project, kind=MODEL
     )
-    data_row, data_version = datasets.version_row(
-        session, who, templates.data_ref(data), project=project
-    )
+    data_row, data_version = lookups.find(session, who, templates.data_ref(data), project=project)
     check_predicts(
         session,
         ref=f"{model_row.name}@{model_version.number}",
-        manifest=datasets.manifest_of(model_version),
-        lineage=model_version.lineage or {},
+        manifest=model_version.manifest,
+        lineage=model_version.lineage,
     )
     extra = session.get(ModelVersionRow, model_version.id)
     schema = models.stored(views.InputSchema, extra.input_schema if extra else None)
     data_ref = f"{data_row.name}@{data_version.number}"
     where = _input(data_ref, data_version, schema, table)
     target = _target(session, who, output or f"{model_row.name}-predictions", project)
-    qualified_model = _qualified(session, model_row, model_version)
-    qualified_data = _qualified(session, data_row, data_version)
+    qualified_model = f"{model_row.project}/{model_row.name}@{model_version.number}"
+    qualified_data = f"{data_row.project}/{data_row.name}@{data_version.number}"
     read = shlex.quote(f"{data_row.name}/{where}".rstrip("/"))
     command = (
         f'cd "$AICC_DATA_DIR"/{shlex.quote(model_row.name)} && python {SCRIPT} --model model '
@@ -160,12 +159,6 @@ def _spec(doc: dict[str, Any]) -> JobSpec:
         raise Invalid("{problem}", problem=first_problem(err)) from None
 
 
-def _qualified(session: Session, row: DatasetRow, version: DatasetVersionRow) -> str:
-    prj = directory.project(session, row.project_id)
-    assert prj is not None
-    return f"{datasets.qualified(session, prj)}/{row.name}@{version.number}"
-
-
 def _check_runtime(session: Session, lineage: dict[str, Any]) -> None:
     """Refuse (422) what would fail at once for a library this server's Python lacks: the
     template that trained the model, when it is a built-in and the jobs run here."""
@@ -180,18 +173,18 @@ def _check_runtime(session: Session, lineage: dict[str, Any]) -> None:
 
 
 def _input(
-    ref: str, version: DatasetVersionRow, schema: views.InputSchema | None, table: str | None
+    ref: str, version: lookups.Version, schema: views.InputSchema | None, table: str | None
 ) -> str:
     """The path (in the data set) the model reads: a folder of images for an image model
     (its root: ""), else the table `table` or the largest one holding every required input."""
     if schema is not None and any(i.type == "image" for i in schema.inputs):
-        paths = [f.path for f in datasets.manifest_of(version).files]
+        paths = [f.path for f in version.manifest.files]
         if not any(p.lower().endswith(core_templates.IMAGE_SUFFIXES) for p in paths):
             raise Invalid(
                 "{ref} has no images (PNG, JPEG, BMP or WebP) for the model to classify", ref=ref
             )
         return table or ""
-    tables: dict[str, Any] = dict(version.tables or {})
+    tables: dict[str, Any] = dict(version.tables)
     if not tables:
         raise Invalid(
             "{ref} has no table (CSV, Parquet, JSON or JSON lines file) to predict on", ref=ref
@@ -233,11 +226,11 @@ def _lacking(schema: views.InputSchema | None, table: dict[str, Any]) -> list[st
     return [i.name for i in schema.inputs if i.required and i.name not in have]
 
 
-def _target(session: Session, who: Principal, name: str, project: str | None) -> DatasetRow:
+def _target(session: Session, who: Principal, name: str, project: str | None) -> DatasetRef:
     """The data set the predictions go to, made in the caller's project when missing (a
     model's or template's name there is a 409 now, not a failed delivery after the job)."""
     datasets.create_if_missing(session, who, name, project)
-    row, _ = datasets.find_writable(session, who, name, project)
+    row, _ = lookups.find_writable(session, who, name, project)
     return row
 
 
@@ -246,7 +239,7 @@ def list_predictions(
 ) -> list[views.BatchPrediction]:
     """The batch predictions of model version `model` (the latest without `@N`) whose jobs the
     caller may see (a shared model's runs by other tenants are theirs), newest first."""
-    _, version = datasets.version_row(session, who, model, project=project, kind=MODEL)
+    _, version = lookups.find(session, who, model, project=project, kind=MODEL)
     query = (
         select(JobOutputRow)
         .where(JobOutputRow.kind == KIND)

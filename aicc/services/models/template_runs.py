@@ -27,9 +27,9 @@ from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors.base import Executor
 from aicc.services.common import Invalid, NotFound, utcnow
-from aicc.services.data import datasets
+from aicc.services.data import datasets, lookups
 from aicc.services.data.datasets import MODEL
-from aicc.services.data.views import DatasetVersion
+from aicc.services.data.views import DatasetRef, DatasetVersion
 from aicc.services.jobs import jobs, logs, workdirs
 from aicc.services.models import models, template_runtime, template_search, template_uses, templates
 from aicc.services.tenancy import directory, tenancy
@@ -219,9 +219,9 @@ def _run_input(
     hyperparameters: a longer horizon needs more history) is a 422 saying why."""
     if data is None:
         return _RunInput([], [], None, columns, "example", "python example.py example && ")
-    row, stored = datasets.version_row(session, who, templates.data_ref(data), project=project)
-    version = datasets.version_of(stored, row.name)
-    paths = [f.path for f in datasets.manifest_of(stored).files]
+    row, stored = lookups.find(session, who, templates.data_ref(data), project=project)
+    version = stored.details
+    paths = [f.path for f in stored.manifest.files]
     found = check_fit(template.manifest, template.name, version, paths, columns, params=hp)
     unchosen(found)
     prj = directory.project(session, row.project_id)
@@ -281,7 +281,7 @@ def _promise_model(
     session: Session,
     template: templates.Template,
     job: jobs.Job,
-    target: DatasetRow,
+    target: DatasetRef,
     given: _RunInput,
     hp: dict[str, Any],
     points: list[dict[str, Any]] | None,
@@ -392,12 +392,12 @@ def _project_name(session: Session, who: Principal, project: str | None) -> str:
 
 def _model_row(
     session: Session, who: Principal, name: str, project: str | None, licence: str = ""
-) -> DatasetRow:
+) -> DatasetRef:
     """The model a run's outputs go to, made now when missing (a data set of that name is a
     409 now, not a failed delivery after an hour of training)."""
     try:
-        row, _ = datasets.find_writable(session, who, name, project, kind=MODEL)
+        row, _ = lookups.find_writable(session, who, name, project, kind=MODEL)
     except NotFound:
         datasets.create(session, who, project=project, name=name, kind=MODEL, licence=licence)
-        row, _ = datasets.find_writable(session, who, name, project, kind=MODEL)
+        row, _ = lookups.find_writable(session, who, name, project, kind=MODEL)
     return row

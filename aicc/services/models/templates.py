@@ -29,8 +29,9 @@ from aicc.core import templates as core
 from aicc.core.pricing import MAX_MONEY, ZERO, to_money
 from aicc.core.tenancy import Principal, can_manage
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
-from aicc.services.data import chunks, datasets, uploads
+from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import TEMPLATE
+from aicc.services.data.views import DatasetRef
 from aicc.services.models import grants
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Project
@@ -100,9 +101,10 @@ def _builtin() -> dict[str, Template]:
 
 
 def _published(
-    session: Session, who: Principal, row: DatasetRow, prj: Project, version: DatasetVersionRow
+    session: Session, who: Principal, row: DatasetRow, prj: Project, version_id: str, number: int
 ) -> Template:
-    extra = session.get(TemplateVersionRow, version.id)
+    """Published version `number` (id `version_id`) of the template `row`."""
+    extra = session.get(TemplateVersionRow, version_id)
     if extra is None:
         raise NotFound("template {name} has no published version", name=row.name)
     qualified = datasets.qualified(session, prj)
@@ -113,10 +115,10 @@ def _published(
         row.name,
         core.parse(extra.manifest),
         qualified,
-        ref=f"{qualified}/{row.name}@{version.number}",
+        ref=f"{qualified}/{row.name}@{number}",
         id=row.id,
-        version=version.number,
-        version_id=version.id,
+        version=number,
+        version_id=version_id,
         visibility=row.visibility,
         licence=row.licence,
         price=price,
@@ -135,15 +137,15 @@ def _shared(session: Session, who: Principal) -> list[Template]:
     for dataset_id in dict.fromkeys(ids):
         row = session.get(DatasetRow, dataset_id)
         prj = directory.project(session, row.project_id) if row is not None else None
-        latest = datasets.latest_row(session, dataset_id)
+        latest = lookups.numbered(session, dataset_id)
         if row is not None and prj is not None and latest is not None:
-            out.append(_published(session, who, row, prj, latest))
+            out.append(_published(session, who, row, prj, latest.id, latest.number))
     return out
 
 
 def _granted(
     session: Session, who: Principal, ref: data_core.Ref
-) -> tuple[DatasetRow, DatasetVersionRow] | None:
+) -> tuple[DatasetRow, lookups.VersionRef] | None:
     """A template the caller's organization was granted (an accepted offer), named as any
     template is: NAME, NAME@N or ORG/PROJECT/NAME@N."""
     for found in grants.active(session, who.org_id):
@@ -153,10 +155,7 @@ def _granted(
             continue
         if ref.org and f"{ref.org}/{ref.project}" != datasets.qualified(session, prj):
             continue
-        if ref.version is None:
-            version = datasets.latest_row(session, row.id)
-        else:
-            version = datasets.numbered_row(session, row.id, ref.version)
+        version = lookups.numbered(session, row.id, ref.version)
         return (row, version) if version is not None else None
     return None
 
@@ -211,20 +210,24 @@ def get(
         tenancy.resolve_project(session, who, project)  # one the caller may not read: a 404
     try:
         try:
-            row, version = datasets.version_row(session, who, ref, project=project, kind=TEMPLATE)
+            found_ref, version = lookups.find(session, who, ref, project=project, kind=TEMPLATE)
         except NotFound:
             if project is None or ref.org:
                 raise
             # the run's project is not the template's: one shared with the caller
-            row, version = datasets.version_row(session, who, ref, kind=TEMPLATE)
+            found_ref, version = lookups.find(session, who, ref, kind=TEMPLATE)
+        version_id, number = version.id, version.number
+        row = session.get(DatasetRow, found_ref.id)  # the one `find` read: no query
+        assert row is not None
     except NotFound:
         granted = _granted(session, who, ref)
         if granted is None:
             raise missing from None
-        row, version = granted
+        row, granted_version = granted
+        version_id, number = granted_version.id, granted_version.number
     prj = directory.project(session, row.project_id)
     assert prj is not None
-    return _published(session, who, row, prj, version)
+    return _published(session, who, row, prj, version_id, number)
 
 
 def publish(
@@ -246,7 +249,7 @@ def publish(
     if price is not None and not ZERO <= price <= MAX_MONEY:
         raise Invalid("price: 0 to {max} CNY per run", max=MAX_MONEY)
     project = tenancy.resolve_project(session, who, project).id  # never a shared one's
-    row, prj = _publishing_row(
+    ref, prj = _publishing_row(
         session,
         who,
         manifest,
@@ -255,11 +258,13 @@ def publish(
         licence=licence,
         description=description,
     )
-    before = datasets.latest_row(session, row.id)
+    row = session.get(DatasetRow, ref.id)  # the one just found: no query
+    assert row is not None
+    before = lookups.numbered(session, row.id)
     committed = uploads.ingest(
         session, who, store, row.name, prj.id, sorted(files.items()), "published", kind=TEMPLATE
     )
-    version = datasets.numbered_row(session, row.id, committed.version.number)
+    version = lookups.numbered(session, row.id, committed.version.number)
     assert version is not None
     extra = session.get(TemplateVersionRow, version.id)
     if extra is None:
@@ -276,7 +281,7 @@ def publish(
         extra.price, extra.updated_at = str(to_money(price)), utcnow()
     session.flush()
     audit.record(session, who, "template.publish", "template", row.id, org_id=prj.org_id)
-    return _published(session, who, row, prj, version)
+    return _published(session, who, row, prj, version.id, version.number)
 
 
 def _manifest(files: dict[str, bytes]) -> core.Manifest:
@@ -312,11 +317,11 @@ def _publishing_row(
     visibility: str | None,
     licence: str | None,
     description: str,
-) -> tuple[DatasetRow, Project]:
-    """The template's data set row in `project`, made on the first publish; a later publish
+) -> tuple[DatasetRef, Project]:
+    """The template's data set in `project`, made on the first publish; a later publish
     changes its visibility and licence when given (widening to public takes an org admin)."""
     try:
-        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+        row, prj = lookups.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
     except NotFound:
         datasets.create(
             session,
@@ -328,7 +333,7 @@ def _publishing_row(
             licence=licence if licence is not None else manifest.licence,
             description=description,
         )
-        row, prj = datasets.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
+        row, prj = lookups.find_writable(session, who, manifest.name, project, kind=TEMPLATE)
     else:
         if visibility is not None and visibility not in data_core.VISIBILITIES:
             raise Invalid(
@@ -337,9 +342,7 @@ def _publishing_row(
         widening = visibility == "public" and row.visibility != "public"
         if widening and not can_manage(who, org_id=prj.org_id):
             raise Forbidden("only organization admins publish templates to everyone")
-        row.visibility = visibility or row.visibility
-        row.licence = licence if licence is not None else row.licence
-        row.updated_at = utcnow()
+        datasets.republish(session, row.id, visibility=visibility, licence=licence)
     return row, prj
 
 

@@ -25,7 +25,7 @@ from aicc.core.pricing import to_money
 from aicc.core.tenancy import Principal, can_write
 from aicc.services.billing import credits
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utc
-from aicc.services.data import datasets
+from aicc.services.data import lookups
 from aicc.services.models import catalog
 from aicc.services.needs import notices, takers
 from aicc.services.needs.views import Need, Question, Terms
@@ -173,16 +173,14 @@ def _shared_data(session: Session, who: Principal, ref: str | None, project: str
     """The need's data as every provider names it (ORG/PROJECT/NAME@N), public, else a 422."""
     if not ref:
         return None
-    row, version = datasets.version_row(session, who, ref, project=project)
+    row, version = lookups.find(session, who, ref, project=project)
     if row.visibility != "public":
         raise Invalid(
             "data: {name} is not public, so providers could not read it; publish it first "
             "(`aicc data update {name} --visibility public`) or post the need without data",
             name=row.name,
         )
-    prj = directory.project(session, row.project_id)
-    assert prj is not None
-    return f"{datasets.qualified(session, prj)}/{row.name}@{version.number}"
+    return f"{row.project}/{row.name}@{version.number}"
 
 
 def _find(session: Session, who: Principal, ref: str) -> NeedRow:

@@ -159,7 +159,7 @@ def attach(
         )
         if other is not None and (other.deployment_id, other.name) != (row.id, name):
             raise Conflict("alias {alias} is taken in this project", alias=alias)
-    manifest = datasets.manifest_of(version)
+    manifest = version.manifest
     base = _base_of(session, store, manifest, ref)
     if not base_matches(base, str(served)):
         raise Invalid(

@@ -21,8 +21,9 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.services.common import Conflict, Invalid, NotFound
-from aicc.services.data import datasets
+from aicc.services.data import datasets, lookups
 from aicc.services.data.datasets import MODEL
+from aicc.services.data.views import DatasetRef
 from aicc.services.images import images
 from aicc.services.jobs import jobs, workdirs
 from aicc.services.tenancy import directory
@@ -148,7 +149,7 @@ def build(
 
 def model_version(
     session: Session, who: Principal, prj: Project, ref: str
-) -> tuple[Any, Any, Project]:
+) -> tuple[DatasetRef, lookups.Version, Project]:
     """The model version a reference names, read by the caller: in the deployment's project
     first, then among the models shared with the caller."""
     try:
@@ -156,11 +157,11 @@ def model_version(
     except core.DatasetError as err:
         raise Invalid("model: {problem}", problem=str(err)) from None
     try:
-        row, version = datasets.version_row(session, who, parsed, project=prj.id, kind=MODEL)
+        row, version = lookups.find(session, who, parsed, project=prj.id, kind=MODEL)
     except NotFound:
         if parsed.org is not None:
             raise
-        row, version = datasets.version_row(session, who, parsed, kind=MODEL)
+        row, version = lookups.find(session, who, parsed, kind=MODEL)
     where = directory.project(session, row.project_id)
     assert where is not None
     return row, version, where

@@ -42,6 +42,11 @@ def test_versions_manifests_and_sizes_come_out_as_read_models(
         }
         assert lookups.manifest(session, "dsv_gone") is None
         assert lookups.numbered_manifest(session, ref.id, 99) is None
+        latest = lookups.numbered(session, ref.id)
+        oldest = lookups.numbered(session, ref.id, first.version.number)
+        assert lookups.numbered(session, ref.id, 99) is None
+        empty = datasets.list_datasets(session, who)
+        assert [lookups.numbered(session, d.id) for d in empty if d.name == "empty"] == [None]
         with pytest.raises(NotFound):
             lookups.find(session, who, "records@99")
     assert (ref.name, version.number, version.lineage) == (
@@ -59,5 +64,7 @@ def test_versions_manifests_and_sizes_come_out_as_read_models(
         ref.id,
     )
     assert numbered is not None and [f.path for f in numbered[1].files] == ["a.csv"]
+    assert latest == seen  # the latest when no number is given
+    assert oldest is not None and (oldest.id, oldest.number) == (numbered[0], first.version.number)
     assert sizes == {ref.id: 5}  # the latest version's bytes; the empty set is absent
     assert listed == {"records": "CN-GD", "empty": None}
