@@ -167,6 +167,7 @@ SHOWN_SERVICES = (
     "billing/credits",
     "billing/budgets",
     "billing/invoices",
+    "billing/adjustments",
     "billing/records",
     "billing/facility",  # the center overview's facility meters
     "data/datasets",
@@ -202,6 +203,7 @@ SHOWN_SERVICES = (
     "notify/targets",
     "notify/inbox",
     "center/burn_in",  # the heat map's burn-in button (issue 40)
+    "nodes/burn_ins",
     "nodes/maintenance",  # the nodes page's maintenance windows (issue 40)
     "leases/leases",  # leases (issue 40)
     "needs/needs",  # needs and challenges (issue 41)
