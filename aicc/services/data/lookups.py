@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
+from aicc.services.common import from_row
 from aicc.services.data import datasets
 from aicc.services.data.views import DatasetRef, DatasetVersion
 from aicc.services.tenancy.views import Project
@@ -73,6 +74,47 @@ def numbered(session: Session, dataset_id: str, number: int | None = None) -> Ve
         return None
     vid, sid, name, num, lineage, region = found
     return VersionRef(vid, sid, name, num, dict(lineage or {}), region)
+
+
+def listing(dataset_id: str) -> Select[Any]:
+    """A select of the versions of a set, newest first, as `details` reads them (their files
+    left out): a context with a table keyed by version id (the model registry's facts) joins it
+    to `.selected_columns.id` and reads both in one query."""
+    return (
+        select(
+            DatasetVersionRow.id,
+            DatasetVersionRow.number,
+            DatasetVersionRow.manifest_digest,
+            DatasetVersionRow.file_count,
+            DatasetVersionRow.logical_bytes,
+            DatasetVersionRow.added_bytes,
+            DatasetVersionRow.message,
+            DatasetVersionRow.lineage,
+            DatasetVersionRow.tables,
+            DatasetVersionRow.created_by,
+            DatasetVersionRow.created_at,
+        )
+        .where(DatasetVersionRow.dataset_id == dataset_id)
+        .order_by(DatasetVersionRow.number.desc())
+    )
+
+
+def details(found: Any, name: str) -> DatasetVersion:
+    """A result row of `listing` (or a select built on it) as routes show a version."""
+    return from_row(
+        DatasetVersion,
+        found,
+        name=name,
+        ref=f"{name}@{found.number}",
+        lineage=dict(found.lineage or {}),
+        tables=dict(found.tables or {}),
+    )
+
+
+def version_ids(dataset_id: str) -> Select[str]:
+    """A select of the ids of a set's versions: a caller filters its own table by it
+    (`.in_(...)`) in one query."""
+    return select(DatasetVersionRow.id).where(DatasetVersionRow.dataset_id == dataset_id)
 
 
 @dataclass(frozen=True)

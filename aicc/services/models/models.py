@@ -35,12 +35,11 @@ from aicc.services.common import (
     Invalid,
     NotFound,
     View,
-    from_row,
     utcnow,
 )
 from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import MODEL
-from aicc.services.data.views import DatasetVersion
+from aicc.services.data.views import Dataset, DatasetVersion
 from aicc.services.jobs import jobs, logs, metrics
 from aicc.services.models import model_reports
 from aicc.services.models.views import (
@@ -54,7 +53,6 @@ from aicc.services.models.views import (
 from aicc.services.tenancy import audit, directory
 from aicc.store.chunkfiles import ChunkFile
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables.data import DatasetRow, DatasetVersionRow
 from aicc.store.tables.models import ModelVersionRow
 
 V = TypeVar("V", bound=View)
@@ -65,7 +63,7 @@ MAX_CURVE_POINTS = 2000  # points per curve on a page; longer ones are thinned e
 
 
 def _version(
-    row: DatasetVersionRow | DatasetVersion,
+    row: DatasetVersion,
     extra: ModelVersionRow | None,
     name: str,
     *,
@@ -111,33 +109,38 @@ def stored(view: type[V], doc: dict[str, Any] | None) -> V | None:
         return None
 
 
-def _versions(session: Session, row: DatasetRow) -> list[ModelVersion]:
-    query = (
-        select(DatasetVersionRow, ModelVersionRow)
-        .outerjoin(ModelVersionRow, ModelVersionRow.version_id == DatasetVersionRow.id)
-        .where(DatasetVersionRow.dataset_id == row.id)
-        .order_by(DatasetVersionRow.number.desc())
+def _versions(session: Session, dataset_id: str, name: str) -> list[ModelVersion]:
+    """The model's versions with their facts, newest first, in one query."""
+    query = lookups.listing(dataset_id)
+    query = query.add_columns(ModelVersionRow).outerjoin(
+        ModelVersionRow, ModelVersionRow.version_id == query.selected_columns.id
     )
-    return [_version(v, m, row.name) for v, m in session.execute(query)]
+    return [
+        _version(lookups.details(found, name), found[-1], name) for found in session.execute(query)
+    ]
 
 
 def _model(session: Session, who: Principal, ref: str, project: str | None) -> Model:
     found = datasets.get(session, who, ref, project=project, kind=MODEL, with_versions=False)
-    row = session.get(DatasetRow, found.id)
-    assert row is not None
-    return _describe(session, who, row, directory.project(session, row.project_id))
+    return _describe(session, found)
 
 
-def _describe(session: Session, who: Principal, row: DatasetRow, prj: Any) -> Model:
-    found = _versions(session, row)
-    return from_row(
-        Model,
-        row,
-        project=datasets.qualified(session, prj),
-        tags=list(row.tags or []),
-        latest=found[0].number if found else None,
-        writable=datasets.writable(who, prj),
-        versions=found,
+def _describe(session: Session, found: Dataset) -> Model:
+    """The model the data set `found` holds (as data describes it to the caller)."""
+    versions = _versions(session, found.id, found.name)
+    return Model(
+        id=found.id,
+        name=found.name,
+        project=found.project,
+        visibility=found.visibility,
+        description=found.description,
+        licence=found.licence,
+        tags=list(found.tags),
+        latest=versions[0].number if versions else None,
+        writable=found.writable,
+        created_at=found.created_at,
+        updated_at=found.updated_at,
+        versions=versions,
     )
 
 
@@ -146,12 +149,8 @@ def list_models(
 ) -> list[Model]:
     """A project's models (`scope=project`), all the caller reads (`visible`), or the center's
     public ones (`public`), each with its versions."""
-    out = []
-    for listed in datasets.list_datasets(session, who, project=project, scope=scope, kind=MODEL):
-        row = session.get(DatasetRow, listed.id)
-        assert row is not None
-        out.append(_describe(session, who, row, directory.project(session, row.project_id)))
-    return out
+    listed = datasets.list_datasets(session, who, project=project, scope=scope, kind=MODEL)
+    return [_describe(session, found) for found in listed]
 
 
 def get(session: Session, who: Principal, ref: str, *, project: str | None = None) -> Model:
@@ -239,11 +238,10 @@ def give(
     in `project`: the same files (read through and stored once, as chunks are content-addressed),
     input schema and card. For a context that has decided the caller may have it (a challenge's
     award, under terms that give the poster the results); `lineage` says where it came from."""
-    source_row = session.get(DatasetVersionRow, version_id)
+    manifest = lookups.manifest(session, version_id)
     extra = session.get(ModelVersionRow, version_id)
-    if source_row is None or extra is None:
+    if manifest is None or extra is None:
         raise NotFound("model version {version} is gone", version=version_id)
-    manifest = datasets.manifest_of(source_row)
     source = chunks.reader(session, store, [c.digest for f in manifest.files for c in f.chunks])
     return register(
         session,
@@ -409,10 +407,8 @@ def set_stage(
         session.add(extra)
     if stage == "production":
         others = session.scalars(
-            select(ModelVersionRow)
-            .join(DatasetVersionRow, DatasetVersionRow.id == ModelVersionRow.version_id)
-            .where(
-                DatasetVersionRow.dataset_id == row.id,
+            select(ModelVersionRow).where(
+                ModelVersionRow.version_id.in_(lookups.version_ids(row.id)),
                 ModelVersionRow.stage == "production",
                 ModelVersionRow.version_id != found.id,
             )
