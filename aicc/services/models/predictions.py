@@ -36,9 +36,8 @@ from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs
 from aicc.services.jobs.views import Job
 from aicc.services.models import models, template_runtime, templates, views
-from aicc.services.tenancy import directory, tenancy
+from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables.data import DatasetRow
 from aicc.store.tables.models import JobOutputRow, ModelVersionRow
 
 KIND = "predictions"  # the JobOutputRow kind (services/models/outputs.py delivers it)
@@ -258,9 +257,8 @@ def list_predictions(
 
 def _view(session: Session, who: Principal, out: JobOutputRow) -> views.BatchPrediction:
     job = jobs.get(session, who, out.job_id)  # another tenant's job: NotFound
-    row = session.get(DatasetRow, out.target_id)
-    prj = directory.project(session, row.project_id) if row else None
-    if row is None or prj is None:
+    row = datasets.ref_by_id(session, out.target_id)
+    if row is None:
         raise NotFound("the data set of job {job}'s predictions is gone", job=out.job_id)
     lineage = out.lineage or {}
     return views.BatchPrediction(
@@ -270,7 +268,7 @@ def _view(session: Session, who: Principal, out: JobOutputRow) -> views.BatchPre
         data=str((lineage.get("datasets") or [""])[0]),
         input=str(lineage.get("input") or ""),
         output=row.name,
-        project=datasets.qualified(session, prj),
+        project=row.project,
         state=out.state,  # type: ignore[arg-type]  # pending, done or failed (outputs.py)
         result=out.result,
         created_at=out.created_at,
@@ -283,7 +281,7 @@ def ingest_outputs(
     """A batch prediction's `predictions.csv` as the next version of its data set
     (`services/models/outputs.py` calls it when the job succeeded), with lineage to the model
     version and the data it read; read through the guard of job-written files."""
-    row = session.get(DatasetRow, out.target_id)
+    row = datasets.ref_by_id(session, out.target_id)
     if row is None:
         raise NotFound("the data set is gone")
     files = jobfiles.JobFiles(root)
@@ -291,13 +289,15 @@ def ingest_outputs(
         written = files.open(OUTPUT)
     except FileNotFoundError:
         raise Invalid("the job wrote no {name}; nothing was made", name=OUTPUT) from None
-    committed = uploads.ingest_into(
+    committed = uploads.ingest(
         session,
         who,
         store,
-        row,
+        row.name,
+        row.project_id,
         [(OUTPUT, written)],
         f"predictions of {out.lineage.get('model')} on {(out.lineage.get('datasets') or [''])[0]}",
         lineage=dict(out.lineage),
+        kind=row.kind,
     )
     return committed.version.ref

@@ -15,11 +15,11 @@ from aicc.core import templates as core
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
 from aicc.services.common import Invalid, NotFound
+from aicc.services.data import datasets
 from aicc.services.jobs import logs
 from aicc.services.jobs.views import Job
 from aicc.services.models import model_reports, models, template_search, templates
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables.data import DatasetRow
 from aicc.store.tables.models import JobOutputRow, TemplateVersionRow
 
 
@@ -29,7 +29,7 @@ def ingest(
     """A template job's outputs as the next version of its model (`services/models/outputs.py` calls
     it when the job succeeded): metrics from `metrics.json`, the card from `report.json`, and
     the template's predict script beside the model."""
-    row = session.get(DatasetRow, out.target_id)
+    row = datasets.ref_by_id(session, out.target_id)
     if row is None:
         raise NotFound("the model is gone")
     pinned = out.lineage.get("template_version")

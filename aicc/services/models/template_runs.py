@@ -35,7 +35,6 @@ from aicc.services.models import models, template_runtime, template_search, temp
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables.data import DatasetRow
 from aicc.store.tables.models import JobOutputRow
 
 
@@ -349,13 +348,11 @@ def run_of(session: Session, who: Principal, job_id: str) -> Run:
     """The run that job `job_id` is (another tenant's job, or one that is no run: NotFound)."""
     job = jobs.get(session, who, job_id)
     out = session.get(JobOutputRow, job.id)
-    row = session.get(DatasetRow, out.target_id) if out and out.kind == "model" else None
-    prj = directory.project(session, row.project_id) if row else None
-    if out is None or row is None or prj is None:
+    row = datasets.ref_by_id(session, out.target_id) if out and out.kind == "model" else None
+    if out is None or row is None:
         raise NotFound("job {job} is not a template's training run", job=job_id)
     template = str(out.lineage.get("template") or "")
-    project = datasets.qualified(session, prj)
-    return Run(job, template, row.name, project, out.state, out.result)
+    return Run(job, template, row.name, row.project, out.state, out.result)
 
 
 def run_curves(
