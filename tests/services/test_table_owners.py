@@ -16,10 +16,7 @@ from aicc.store import tables
 SERVICES = Path(aicc.services.__file__).parent
 
 # (the context that uses a table, the table) where the context is not the table's owner.
-ALLOWED: set[tuple[str, str]] = {
-    ("models", "DatasetRow"),
-    ("models", "DatasetVersionRow"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _context(path: Path, root: Path) -> str:

@@ -70,6 +70,7 @@ class DatasetRef(View):
     project_id: str
     project: str  # ORG/PROJECT, the qualified prefix of its references
     visibility: Visibility
+    licence: str  # what a published template is shown under (services/models/templates.py)
 
 
 class ManifestFile(View):

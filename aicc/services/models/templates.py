@@ -36,7 +36,6 @@ from aicc.services.models import grants
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.chunkstore import ChunkStore
-from aicc.store.tables.data import DatasetRow, DatasetVersionRow
 from aicc.store.tables.models import TemplateVersionRow
 
 ROOT = Path(aicc.__file__).parent / "templates"
@@ -59,7 +58,7 @@ class Template:
     ref: str = ""  # how a run names it: NAME (built-in) or ORG/PROJECT/NAME@N
     id: str = ""  # what reviews and uses are about: builtin:NAME, or the template's datasets id
     version: int | None = None
-    version_id: str | None = None  # the stored files (DatasetVersionRow) of a published one
+    version_id: str | None = None  # the stored files (its data set version) of a published one
     visibility: str = "public"
     licence: str = ""
     price: Decimal = ZERO  # per run, charged to other organizations
@@ -101,13 +100,13 @@ def _builtin() -> dict[str, Template]:
 
 
 def _published(
-    session: Session, who: Principal, row: DatasetRow, prj: Project, version_id: str, number: int
+    session: Session, who: Principal, row: DatasetRef, prj: Project, version_id: str, number: int
 ) -> Template:
     """Published version `number` (id `version_id`) of the template `row`."""
     extra = session.get(TemplateVersionRow, version_id)
     if extra is None:
         raise NotFound("template {name} has no published version", name=row.name)
-    qualified = datasets.qualified(session, prj)
+    qualified = row.project
     price, currency = Decimal(extra.price), extra.currency
     if prj.org_id != who.org_id:  # an accepted offer's own price for the caller's organization
         price, currency = grants.price(session, who.org_id, row.id) or (price, currency)
@@ -135,7 +134,7 @@ def _shared(session: Session, who: Principal) -> list[Template]:
     ids += [g.template_id for g in grants.active(session, who.org_id) if g.template_id not in ids]
     out = []
     for dataset_id in dict.fromkeys(ids):
-        row = session.get(DatasetRow, dataset_id)
+        row = datasets.ref_by_id(session, dataset_id)
         prj = directory.project(session, row.project_id) if row is not None else None
         latest = lookups.numbered(session, dataset_id)
         if row is not None and prj is not None and latest is not None:
@@ -145,15 +144,14 @@ def _shared(session: Session, who: Principal) -> list[Template]:
 
 def _granted(
     session: Session, who: Principal, ref: data_core.Ref
-) -> tuple[DatasetRow, lookups.VersionRef] | None:
+) -> tuple[DatasetRef, lookups.VersionRef] | None:
     """A template the caller's organization was granted (an accepted offer), named as any
     template is: NAME, NAME@N or ORG/PROJECT/NAME@N."""
     for found in grants.active(session, who.org_id):
-        row = session.get(DatasetRow, found.template_id)
-        prj = directory.project(session, row.project_id) if row is not None else None
-        if row is None or prj is None or row.name != ref.name:
+        row = datasets.ref_by_id(session, found.template_id)
+        if row is None or row.name != ref.name:
             continue
-        if ref.org and f"{ref.org}/{ref.project}" != datasets.qualified(session, prj):
+        if ref.org and f"{ref.org}/{ref.project}" != row.project:
             continue
         version = lookups.numbered(session, row.id, ref.version)
         return (row, version) if version is not None else None
@@ -217,8 +215,7 @@ def get(
             # the run's project is not the template's: one shared with the caller
             found_ref, version = lookups.find(session, who, ref, kind=TEMPLATE)
         version_id, number = version.id, version.number
-        row = session.get(DatasetRow, found_ref.id)  # the one `find` read: no query
-        assert row is not None
+        row = found_ref
     except NotFound:
         granted = _granted(session, who, ref)
         if granted is None:
@@ -258,8 +255,7 @@ def publish(
         licence=licence,
         description=description,
     )
-    row = session.get(DatasetRow, ref.id)  # the one just found: no query
-    assert row is not None
+    row = ref
     before = lookups.numbered(session, row.id)
     committed = uploads.ingest(
         session, who, store, row.name, prj.id, sorted(files.items()), "published", kind=TEMPLATE
@@ -343,6 +339,9 @@ def _publishing_row(
         if widening and not can_manage(who, org_id=prj.org_id):
             raise Forbidden("only organization admins publish templates to everyone")
         datasets.republish(session, row.id, visibility=visibility, licence=licence)
+        changed = datasets.ref_by_id(session, row.id)  # as republished
+        assert changed is not None
+        row = changed
     return row, prj
 
 
@@ -423,9 +422,9 @@ def scripts(name: str) -> list[tuple[str, bytes]]:
 
 def stored_files(session: Session, store: ChunkStore, version_id: str) -> list[tuple[str, bytes]]:
     """A published template version's files, read through the chunk store."""
-    version = session.get(DatasetVersionRow, version_id)
-    if version is None:
+    manifest = lookups.manifest(session, version_id)
+    if manifest is None:
         raise NotFound("the template's version {id} is gone", id=version_id)
-    entries = datasets.manifest_of(version).files
+    entries = manifest.files
     reader = chunks.reader(session, store, [c.digest for f in entries for c in f.chunks])
     return [(f.path, b"".join(reader.get(c.digest) for c in f.chunks)) for f in entries]
