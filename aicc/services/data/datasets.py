@@ -209,7 +209,7 @@ def ref_by_id(session: Session, dataset_id: str) -> DatasetRef | None:
 
 
 def _ref(session: Session, row: DatasetRow, prj: Project) -> DatasetRef:
-    return from_row(DatasetRef, row, project=qualified(session, prj))
+    return from_row(DatasetRef, row, project=qualified(session, prj), org_id=prj.org_id)
 
 
 def republish(

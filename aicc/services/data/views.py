@@ -71,6 +71,7 @@ class DatasetRef(View):
     project: str  # ORG/PROJECT, the qualified prefix of its references
     visibility: Visibility
     licence: str  # what a published template is shown under (services/models/templates.py)
+    org_id: str  # its project's organization
 
 
 class ManifestFile(View):

@@ -27,13 +27,13 @@ import aicc
 from aicc.core import datasets as data_core
 from aicc.core import templates as core
 from aicc.core.pricing import MAX_MONEY, ZERO, to_money
-from aicc.core.tenancy import Principal, can_manage
+from aicc.core.tenancy import Principal, can_manage, can_write
 from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, utcnow
 from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import TEMPLATE
 from aicc.services.data.views import DatasetRef
 from aicc.services.models import grants
-from aicc.services.tenancy import audit, directory, tenancy
+from aicc.services.tenancy import audit, tenancy
 from aicc.services.tenancy.views import Project
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables.models import TemplateVersionRow
@@ -100,7 +100,7 @@ def _builtin() -> dict[str, Template]:
 
 
 def _published(
-    session: Session, who: Principal, row: DatasetRef, prj: Project, version_id: str, number: int
+    session: Session, who: Principal, row: DatasetRef, version_id: str, number: int
 ) -> Template:
     """Published version `number` (id `version_id`) of the template `row`."""
     extra = session.get(TemplateVersionRow, version_id)
@@ -108,7 +108,7 @@ def _published(
         raise NotFound("template {name} has no published version", name=row.name)
     qualified = row.project
     price, currency = Decimal(extra.price), extra.currency
-    if prj.org_id != who.org_id:  # an accepted offer's own price for the caller's organization
+    if row.org_id != who.org_id:  # an accepted offer's own price for the caller's organization
         price, currency = grants.price(session, who.org_id, row.id) or (price, currency)
     return Template(
         row.name,
@@ -122,9 +122,9 @@ def _published(
         licence=row.licence,
         price=price,
         currency=currency,
-        writable=datasets.writable(who, prj),
-        org_id=prj.org_id,
-        project_id=prj.id,
+        writable=can_write(who, org_id=row.org_id, project_id=row.project_id),
+        org_id=row.org_id,
+        project_id=row.project_id,
     )
 
 
@@ -135,10 +135,9 @@ def _shared(session: Session, who: Principal) -> list[Template]:
     out = []
     for dataset_id in dict.fromkeys(ids):
         row = datasets.ref_by_id(session, dataset_id)
-        prj = directory.project(session, row.project_id) if row is not None else None
         latest = lookups.numbered(session, dataset_id)
-        if row is not None and prj is not None and latest is not None:
-            out.append(_published(session, who, row, prj, latest.id, latest.number))
+        if row is not None and latest is not None:
+            out.append(_published(session, who, row, latest.id, latest.number))
     return out
 
 
@@ -222,9 +221,7 @@ def get(
             raise missing from None
         row, granted_version = granted
         version_id, number = granted_version.id, granted_version.number
-    prj = directory.project(session, row.project_id)
-    assert prj is not None
-    return _published(session, who, row, prj, version_id, number)
+    return _published(session, who, row, version_id, number)
 
 
 def publish(
@@ -277,7 +274,7 @@ def publish(
         extra.price, extra.updated_at = str(to_money(price)), utcnow()
     session.flush()
     audit.record(session, who, "template.publish", "template", row.id, org_id=prj.org_id)
-    return _published(session, who, row, prj, version.id, version.number)
+    return _published(session, who, row, version.id, version.number)
 
 
 def _manifest(files: dict[str, bytes]) -> core.Manifest:
