@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
@@ -99,7 +99,7 @@ def listing(dataset_id: str) -> Select[Any]:
     )
 
 
-def details(found: Any, name: str) -> DatasetVersion:
+def details(found: Row[Any], name: str) -> DatasetVersion:
     """A result row of `listing` (or a select built on it) as routes show a version."""
     return from_row(
         DatasetVersion,
