@@ -225,6 +225,7 @@ class Poster:
         self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
         self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.retry_after: str | None = None  # the last `Retry-After` answered (a 429's)
 
     async def post(self, path: str, body: dict[str, Any], key: str) -> int:
         if self.streams is None:
@@ -242,6 +243,8 @@ class Poster:
             name, _, value = line.partition(b":")
             if name.lower() == b"content-length":
                 length = int(value)
+            elif name.lower() == b"retry-after":
+                self.retry_after = value.strip().decode()
         await reader.readexactly(length)
         self.sent += 1
         return status

@@ -53,7 +53,7 @@ page was until 2026-11-28: `git show d6ed326:BENCHMARKS.md`).
 *Value*: a range is the spread of the runs its record names. *Peer*: measured side by side unless
 the notes say otherwise; the ratio is value / peer. *Goal*: the issue's target, ✓ met, ✗ not.
 Machines are shared: trust ratios over absolute figures. Commands run from the repository's root
-with its `.venv/bin/python`; one in parentheses or under /tmp was not committed.
+with its `.venv/bin/python`; one in parentheses was not committed.
 """
 
 
