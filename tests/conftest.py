@@ -80,7 +80,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One real PostgreSQL for the whole run (scripts/install-test-deps.sh installs it)."""
-    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    server = start_postgres(tmp_path_factory.mktemp("pg"), in_memory=True)
     try:
         yield server
     finally:
@@ -105,14 +105,18 @@ _databases = 0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str | None:
-    """Run the test on the embedded SQLite and on PostgreSQL, each time on a fresh database."""
+def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Run the test on the embedded SQLite and on PostgreSQL, each time on a fresh database
+    (dropped after the test)."""
     global _databases
     if request.param == "sqlite":
-        return None
+        yield None
+        return
     _databases += 1
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"t{os.getpid()}_{_databases}", migrated=True)
+    name = f"t{os.getpid()}_{_databases}"
+    yield server.create_database(name, migrated=True)
+    server.drop_database(name)
 
 
 @pytest.fixture

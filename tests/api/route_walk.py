@@ -693,21 +693,28 @@ def world(
     global _clones
     kind = "sqlite" if db_url is None else "postgresql"
     image = world_images.get(kind)
+    server: PostgresServer | None = None if db_url is None else request.getfixturevalue("postgres")
     if image is None:
-        image = world_images[kind] = _image(kind, db_url, tmp_path_factory)
+        # its own database: the test's (db_url) is dropped when the test is over
+        built_on = (
+            None if server is None else server.create_database(f"wi{os.getpid()}", migrated=True)
+        )
+        image = world_images[kind] = _image(kind, built_on, tmp_path_factory)
     shutil.rmtree(image.home, ignore_errors=True)
     shutil.copytree(image.template, image.home, symlinks=True)
-    url = None
-    if image.database is not None:
+    url = clone = None
+    if server is not None and image.database is not None:
         _clones += 1
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database(f"w{os.getpid()}_{_clones}", template=image.database)
+        clone = f"w{os.getpid()}_{_clones}"
+        url = server.create_database(clone, template=image.database)
     try:
         _as_just_built(url, image.home)
         with in_process(image.home, url, limits=LIMITS) as (api, state):
             yield replace(image.world, api=api, state=state)
     finally:
         shutil.rmtree(image.home, ignore_errors=True)
+        if server is not None and clone is not None:
+            server.drop_database(clone)
 
 
 def _as_just_built(url: str | None, home: Path) -> None:

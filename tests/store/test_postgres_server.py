@@ -79,6 +79,34 @@ def test_create_database_is_independent(server: PostgresServer) -> None:
         server.create_database("bad; name")
 
 
+def test_a_dropped_database_is_gone_even_with_a_connection_left_open(
+    server: PostgresServer,
+) -> None:
+    """A test's database is dropped when it is over, also when its server left a connection."""
+    url = server.create_database("dropped_db", migrated=True)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as left_open:
+            assert left_open.execute(sa.text("SELECT count(*) FROM jobs")).scalar() == 0
+            server.drop_database("dropped_db")
+    except sa.exc.OperationalError:
+        pass  # the open connection was cut, as the drop must
+    finally:
+        engine.dispose()
+    names = _databases(server)
+    assert "dropped_db" not in names and postgres.MIGRATED in names
+    server.drop_database("dropped_db")  # again: nothing to drop is no error
+
+
+def _databases(server: PostgresServer) -> set[str]:
+    engine = sa.create_engine(server.url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(sa.text("SELECT datname FROM pg_database")).scalars())
+    finally:
+        engine.dispose()
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -86,10 +114,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_stop_leaves_no_process_or_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_memory", [False, True], ids=["disk", "memory"])
+def test_stop_leaves_no_process_or_files(tmp_path: Path, in_memory: bool) -> None:
+    """On disk or in memory (the suite's server, on /dev/shm where it has room), a stopped
+    server leaves nothing: no process, no data, no shared memory segment of its own."""
     started = time.monotonic()
-    srv = start_postgres(tmp_path)
+    shm_before = set(postgres.MEMORY_DIR.glob("PostgreSQL.*"))
+    srv = start_postgres(tmp_path, in_memory=in_memory)
     assert time.monotonic() - started < 30
+    memory = in_memory and postgres._memory_dir() is not None
+    assert srv.data_dir.is_relative_to(postgres.MEMORY_DIR) == memory
     pid = int((srv.data_dir / "postmaster.pid").read_text().split()[0])
     children = [p.pid for p in psutil.Process(pid).children(recursive=True)]
     assert _alive(pid)
@@ -101,6 +135,8 @@ def test_stop_leaves_no_process_or_files(tmp_path: Path) -> None:
     assert not any(_alive(p) for p in [pid, *children])
     assert not srv.data_dir.exists()
     assert not srv.socket_dir.exists()
+    if memory:
+        assert set(postgres.MEMORY_DIR.glob("PostgreSQL.*")) <= shm_before
 
 
 def test_missing_postgres_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
