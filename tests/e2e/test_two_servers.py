@@ -13,6 +13,7 @@ import httpx
 import pytest
 from e2e_support import TERMINAL, Servers, wait_for, wait_state
 
+from aicc.testing import startup
 from aicc.testing.postgres import PostgresServer
 from aicc.testing.servers import ServerProcess
 
@@ -31,7 +32,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
 
 
 def leading(server: ServerProcess) -> bool:
-    return bool(httpx.get(server.url + "/healthz", timeout=5).json()["leader"])
+    return bool(startup.get(server.url + "/healthz", timeout=5).json()["leader"])
 
 
 def submit_all(apis: list[httpx.Client], count: int) -> list[str]:
