@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aicc.config import ConfigError, Settings
 from aicc.executors import serverroute
 from aicc.server import build
+from aicc.testing import startup
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.polling import wait
 from aicc.testing.servers import ServerProcess, free_port, in_process
@@ -83,7 +84,7 @@ def test_workers_serve_the_api_while_the_first_process_runs_the_loops(tmp_path: 
         )
 
         def leaders() -> set[bool]:  # a new connection each time: the kernel spreads them
-            return {httpx.get(server.url + "/healthz").json()["leader"] for _ in range(40)}
+            return {startup.get(server.url + "/healthz").json()["leader"] for _ in range(40)}
 
         assert wait("the first process to lead", lambda: leaders() == {True})
         assert job_socket_answers_s3_alone(server)  # every worker serves the job socket too
@@ -107,7 +108,7 @@ def test_workers_serve_the_api_while_the_first_process_runs_the_loops(tmp_path: 
             def submits_counted() -> set[float]:  # a new connection each time, as a scraper's
                 found = set()
                 for _ in range(10):
-                    scraped = httpx.get(server.url + "/metrics", headers=api.headers).text
+                    scraped = startup.get(server.url + "/metrics", headers=api.headers).text
                     for family in text_string_to_metric_families(scraped):
                         found |= {
                             s.value
@@ -166,14 +167,24 @@ def wait_for_state(
         raise AssertionError(f"{err}; it is {last.get('state')}: {last.get('message')}") from None
 
 
-def test_the_cli_finds_a_local_server_on_any_port_by_its_home(tmp_path: Path) -> None:
-    """Issue 58: on a port other than 8080 the CLI needed AICC_SERVER, which the README's tour
+def test_the_cli_finds_a_local_server_by_its_home_and_its_job_socket_answers_s3_alone(
+    tmp_path: Path,
+) -> None:
+    """One server for two promises of `aicc serve` (a start is seconds of a loaded machine):
+
+    Issue 58: on a port other than 8080 the CLI needed AICC_SERVER, which the README's tour
     never said. The server writes its URL beside admin.token; the CLI with AICC_HOME alone
-    finds both, and a server that stopped takes its URL with it."""
+    finds both, and a server that stopped takes its URL with it.
+
+    It listens for jobs on its job socket too (the local executor's route to the S3 endpoint,
+    0600): there `/healthz` and the API are 404 and `/s3` is S3's own 403 to an unsigned
+    request, while TCP serves everything as ever; stopped (SIGTERM), the server leaves no
+    socket behind. (With workers: the test above.)"""
     home = tmp_path / "home"
     server = ServerProcess(home, free_port()).start()
     env = {k: v for k, v in server.env().items() if k not in ("AICC_SERVER", "AICC_TOKEN")}
     aicc = str(Path(sys.executable).parent / "aicc")
+    path = serverroute.socket_path(home, server.port)
     try:
         assert (home / "server.url").read_text().strip() == server.url
         listed = subprocess.run(
@@ -181,24 +192,7 @@ def test_the_cli_finds_a_local_server_on_any_port_by_its_home(tmp_path: Path) ->
         )
         assert listed.returncode == 0, listed.stderr
         assert json.loads(listed.stdout)["items"], listed.stdout
-    finally:
-        server.close()
-    assert not (home / "server.url").exists()
-    gone = subprocess.run([aicc, "node", "list"], env=env, capture_output=True, text=True)
-    assert gone.returncode == 1 and "http://127.0.0.1:8080" in gone.stderr
 
-
-def test_the_job_socket_answers_s3_alone_and_goes_with_the_server(tmp_path: Path) -> None:
-    """`aicc serve` listens for jobs on its job socket too (the local executor's route to the
-    S3 endpoint, 0600): there `/healthz` and the API are 404 and `/s3` is S3's own 403 to an
-    unsigned request, while TCP serves everything as ever; stopped (SIGTERM), the server
-    leaves no socket behind. (With workers: the test above.)"""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text("loop_interval_s: 30\n")
-    server = ServerProcess(home, free_port()).start()
-    path = serverroute.socket_path(home, server.port)
-    try:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert job_socket_answers_s3_alone(server)
         assert httpx.get(server.url + "/healthz").status_code == 200
@@ -206,6 +200,9 @@ def test_the_job_socket_answers_s3_alone_and_goes_with_the_server(tmp_path: Path
         assert not path.exists()
     finally:
         server.close()
+    assert not (home / "server.url").exists()
+    gone = subprocess.run([aicc, "node", "list"], env=env, capture_output=True, text=True)
+    assert gone.returncode == 1 and "http://127.0.0.1:8080" in gone.stderr
 
 
 def job_socket_answers_s3_alone(server: ServerProcess) -> bool:

@@ -39,7 +39,7 @@ def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.05) -
 
 def unfinished(engine: Engine, ids: set[str]) -> int:
     """How many of the jobs `ids` have not ended, counted in the database: the drain asks it
-    every half second, and listing every job through the API as often took the servers' CPU
+    five times a second, and listing every job through the API as often took the servers' CPU
     from the jobs it waits for (a job the database does not hold counts as not ended)."""
     with engine.connect() as conn:
         done = conn.execute(
@@ -50,7 +50,7 @@ def unfinished(engine: Engine, ids: set[str]) -> int:
     return len(ids) - int(done)
 
 
-def drain(left: Callable[[], int], quiet_s: float, every: float = 0.5) -> None:
+def drain(left: Callable[[], int], quiet_s: float, every: float = 0.2) -> None:
     """Wait until `left()` is 0, as long as it keeps falling: give up after `quiet_s` with no
     job ended, or after ten times that in all."""
     began = fell = time.monotonic()
@@ -262,7 +262,7 @@ def usage_problems(url: str, ids: set[str], timeout: float) -> Usage:
                 for r in replicas()
             )
 
-        wait_until(metered, timeout, every=0.5)
+        wait_until(metered, timeout, every=0.2)
         with engine.connect() as conn:
             usage = list(
                 conn.execute(

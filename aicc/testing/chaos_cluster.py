@@ -17,7 +17,7 @@ import httpx
 import yaml
 
 from aicc.store.db import database_url
-from aicc.testing import engines
+from aicc.testing import engines, startup
 from aicc.testing.chaos_report import Plan, Report
 from aicc.testing.servers import ServerProcess, close_all, free_port
 
@@ -115,7 +115,7 @@ class Cluster:
             if index in self.down:
                 continue
             with contextlib.suppress(httpx.HTTPError, ValueError):
-                if httpx.get(server.url + "/healthz", timeout=2).json().get("leader"):
+                if startup.get(server.url + "/healthz", timeout=2).json().get("leader"):
                     return index
         return None
 

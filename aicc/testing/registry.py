@@ -53,7 +53,7 @@ class RegistryProcess:
 
 def _answers(url: str) -> bool:
     try:  # without a token the API root answers 401: the registry is up
-        return httpx.get(f"{url}/v2/", timeout=2.0).status_code in (200, 401)
+        return startup.get(f"{url}/v2/", timeout=2.0).status_code in (200, 401)
     except httpx.HTTPError:
         return False
 

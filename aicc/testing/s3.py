@@ -110,7 +110,7 @@ def _wait_ready(
 ) -> None:
     def answers() -> bool:
         try:
-            httpx.get(f"{url}/moto-api/", timeout=2.0)
+            startup.get(f"{url}/moto-api/", timeout=2.0)
         except httpx.TransportError:
             return False
         return True

@@ -23,6 +23,7 @@ import pytest
 from e2e_support import TERMINAL, Servers, transitions, wait_for, wait_state
 
 from aicc.executors.local import runtime
+from aicc.testing import startup
 from aicc.testing.servers import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -39,10 +40,24 @@ EXIT_4 = (
 HAPPY_PATH = ["pending", "admitted", "scheduled", "running", "succeeded"]
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    with Servers(tmp_path) as started:
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """One home for the module's crashes (a start is 5 to 10 s of a loaded machine): each test
+    kills the server that is up and restarts it on that home, as an operator would; its jobs,
+    and what it asserts of them, are its own."""
+    with Servers(tmp_path_factory.mktemp("crash")) as started:
         yield started
+
+
+@pytest.fixture
+def server(servers: Servers) -> ServerProcess:
+    """The module's server, up: the one an earlier test restarted, else one started on its
+    home (the first test, or after a test that left it dead)."""
+    if servers.started:
+        last = servers.started[-1]
+        if last.proc is not None and last.proc.poll() is None:
+            return last
+    return servers.start()
 
 
 def submit(api: httpx.Client, spec: dict[str, Any], key: str | None = None) -> dict[str, Any]:
@@ -76,7 +91,7 @@ def restart(servers: Servers, dead: ServerProcess) -> tuple[ServerProcess, float
     server = servers.start(dead.home.name, port=dead.port)
     answered = time.monotonic()
     wait_for(
-        lambda: httpx.get(server.url + "/healthz").json()["leader"],
+        lambda: startup.get(server.url + "/healthz").json()["leader"],
         timeout=15,
         what="the restarted server taking the lease",
         every=0.05,
@@ -93,8 +108,9 @@ def assert_no_duplicates(api: httpx.Client, server: ServerProcess, job_id: str) 
     assert len(changes) == len(set(changes)), changes
 
 
-def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(servers: Servers) -> None:
-    server = servers.start()
+def test_kill9_loses_nothing_and_every_job_ends_in_its_true_state(
+    servers: Servers, server: ServerProcess
+) -> None:
     api = server.client()
     serial = api.post("/api/v1/queues", json={"name": "serial", "max_running": 1})
     assert serial.status_code == 201, serial.text
@@ -173,12 +189,13 @@ def outputs(api: httpx.Client, job_id: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("kill_when", ["submitted", "scheduled"])
 def test_a_job_caught_by_kill9_as_it_starts_runs_exactly_once(
-    servers: Servers, kill_when: str
+    servers: Servers, server: ServerProcess, kill_when: str
 ) -> None:
-    server = servers.start()
     api = server.client()
     spec = {"command": 'echo run >> "$AICC_OUTPUT_DIR/runs"; echo ran'}
-    job = submit(api, spec, key="submit-1")
+    before = [j["id"] for j in api.get("/api/v1/jobs").json()["items"]]  # earlier tests' jobs
+    key = f"submit-{kill_when}"
+    job = submit(api, spec, key=key)
     seen = job["state"]
     if kill_when == "scheduled":
         seen = wait_state(api, job["id"], {"scheduled", "running", *TERMINAL}, timeout=30)["state"]
@@ -189,14 +206,14 @@ def test_a_job_caught_by_kill9_as_it_starts_runs_exactly_once(
     server, took = restart(servers, server)
     assert took < 3, f"the restarted server led only after {took:.1f} s"
     api = server.client()
-    again = submit(api, spec, key="submit-1")  # the client retries a submit it never saw answered
+    again = submit(api, spec, key=key)  # the client retries a submit it never saw answered
     assert again["id"] == job["id"]
     done = wait_state(api, job["id"], TERMINAL, timeout=60)
     assert (done["state"], done["exit_code"]) == ("succeeded", 0), (seen, done)
 
     assert outputs(api, job["id"]) == {"runs": "run\n"}
     assert api.get(f"/api/v1/jobs/{job['id']}/logs").text == "ran\n"
-    assert [j["id"] for j in api.get("/api/v1/jobs").json()["items"]] == [job["id"]]
+    assert [j["id"] for j in api.get("/api/v1/jobs").json()["items"]] == [job["id"], *before]
     assert_no_duplicates(api, server, job["id"])
     assert transitions(api, job["id"]) == HAPPY_PATH, f"killed when the job was {seen}"
 
@@ -219,11 +236,10 @@ def beating_stopped(heartbeats: Path) -> bool:
 
 
 def test_kill9_of_a_supervisor_stops_its_replica_before_a_retry_and_blames_no_node(
-    servers: Servers,
+    server: ServerProcess,
 ) -> None:
     """Issue 16: a lost supervisor is not a lost node. Its replica is stopped (not left running
     untracked), the next attempt starts only after that, and three such losses cordon nothing."""
-    server = servers.start()
     api = server.client()
     job = submit(api, {"command": BEATING, "max_retries": 3})
     outputs = server.home / "runs" / job["id"] / "outputs"
