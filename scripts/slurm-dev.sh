@@ -19,7 +19,9 @@
 # SLURM_DEV_ACCOUNTING (1: MariaDB + slurmdbd; 0: jobcomp/filetxt only),
 # SLURM_DEV_SLURMD_TIMEOUT (10 s before an unresponsive node is marked DOWN),
 # SLURM_DEV_SCHEDULER_PARAMETERS (empty: Slurm's defaults; `batch_sched_delay=0` starts a job
-# submitted right after another without Slurm's default batching delay of up to 3 s).
+# submitted right after another without Slurm's default batching delay of up to 3 s),
+# SLURM_DEV_MESSAGE_TIMEOUT (empty: Slurm's 10 s; each ping of a lost node waits it out, so a
+# lost node is DOWN after about SlurmdTimeout + 2 x MessageTimeout: 26 s at 10, 14 s at 5).
 # Runs as root (Debian 12): Slurm's daemons as root, MariaDB as its mysql user.
 set -euo pipefail
 
@@ -33,6 +35,7 @@ GPU_TYPE="${SLURM_DEV_GPU_TYPE:-}"
 ACCOUNTING="${SLURM_DEV_ACCOUNTING:-1}"
 SLURMD_TIMEOUT="${SLURM_DEV_SLURMD_TIMEOUT:-10}"
 SCHEDULER_PARAMETERS="${SLURM_DEV_SCHEDULER_PARAMETERS:-}"
+MESSAGE_TIMEOUT="${SLURM_DEV_MESSAGE_TIMEOUT:-}"
 
 ETC="$DIR/etc"
 RUN="$DIR/run"
@@ -231,6 +234,7 @@ DefMemPerCPU=256
 # Exit codes must outlive an AICC outage; a lost node must be noticed quickly in tests.
 MinJobAge=3600
 SlurmdTimeout=$SLURMD_TIMEOUT
+${MESSAGE_TIMEOUT:+MessageTimeout=$MESSAGE_TIMEOUT}
 ReturnToService=2
 KillWait=5
 InactiveLimit=0

@@ -17,13 +17,17 @@ STEPS_FILE = "steps"
 CHECKPOINT_FILE = "step"
 
 
-def command(total: int, step_s: float) -> str:
-    """The job's /bin/sh command: `total` steps of `step_s` seconds each."""
+def command(total: int, step_s: float, resumed_step_s: float | None = None) -> str:
+    """The job's /bin/sh command: `total` steps of `step_s` seconds each; of `resumed_step_s`
+    (`step_s` unless given) in an attempt that resumed from a checkpoint, so that a fault test
+    gives its fault time to strike the first attempt without waiting as long for the rest."""
+    resumed = step_s if resumed_step_s is None else resumed_step_s
     return (
-        f'ckpt="$AICC_CHECKPOINT_DIR/{CHECKPOINT_FILE}"; step=0; '
-        'if [ -s "$ckpt" ]; then step=$(cat "$ckpt"); echo "resumed at step $step"; fi; '
+        f'ckpt="$AICC_CHECKPOINT_DIR/{CHECKPOINT_FILE}"; step=0; pace={step_s}; '
+        'if [ -s "$ckpt" ]; then step=$(cat "$ckpt"); echo "resumed at step $step"; '
+        f"pace={resumed}; fi; "
         f'while [ "$step" -lt {total} ]; do '
-        f"sleep {step_s}; step=$((step + 1)); "
+        'sleep "$pace"; step=$((step + 1)); '
         f'echo "$AICC_ATTEMPT $step" >> "$AICC_OUTPUT_DIR/{STEPS_FILE}"; '
         'echo "$step" > "$ckpt.new" && mv "$ckpt.new" "$ckpt"; '
         "done; "

@@ -24,10 +24,16 @@ class SlurmNotAvailable(RuntimeError):
 @dataclass(frozen=True)
 class SlurmDev:
     """One cluster of the script, under `dir`. `slurmd_timeout_s`: how long an unresponsive
-    node stays up before slurmctld marks it DOWN (a test waits that out)."""
+    node stays up before slurmctld marks it DOWN (a test waits that out). `message_timeout_s`:
+    Slurm's MessageTimeout (None: its 10 s), which each ping of a lost node waits out too.
+    `scheduler_parameters`: Slurm's SchedulerParameters (`batch_sched_delay=0` starts a job
+    at once instead of up to 3 s after its sbatch). Both apply when the cluster is started
+    with no daemon running (the script writes its configuration then)."""
 
     dir: Path
     slurmd_timeout_s: int = 5
+    message_timeout_s: int | None = None
+    scheduler_parameters: str = ""
 
     @property
     def conf(self) -> Path:
@@ -40,6 +46,10 @@ class SlurmDev:
             "SLURM_DEV_DIR": str(self.dir),
             "SLURM_DEV_SLURMD_TIMEOUT": str(self.slurmd_timeout_s),
         }
+        if self.message_timeout_s is not None:
+            env["SLURM_DEV_MESSAGE_TIMEOUT"] = str(self.message_timeout_s)
+        if self.scheduler_parameters:
+            env["SLURM_DEV_SCHEDULER_PARAMETERS"] = self.scheduler_parameters
         return subprocess.run(
             ["bash", str(SCRIPT), *args],
             env=env,

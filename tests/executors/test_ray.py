@@ -388,7 +388,7 @@ def test_a_lost_ray_head_requeues_a_checkpointing_job_that_resumes_through_aicc(
     try:
         with Client(server.url, server.token) as api:
             spec = {
-                "command": checkpoints.command(total, 0.5),
+                "command": checkpoints.command(total, 0.5, resumed_step_s=0.2),
                 "checkpoint_dir": "ckpt",
                 "max_retries": 1,
                 "resources": {"cpu": 0.5, "memory": "128MiB"},

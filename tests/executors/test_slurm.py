@@ -42,7 +42,14 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = REPO / ".slurm-dev" / "test"
-DEV = SlurmDev(CLUSTER_DIR, slurmd_timeout_s=5)
+# A job starts as soon as it is submitted (not up to 3 s later, Slurm's batching delay), and a
+# lost node is DOWN after about 14 s instead of 26 (each ping of it waits out MessageTimeout).
+DEV = SlurmDev(
+    CLUSTER_DIR,
+    slurmd_timeout_s=5,
+    message_timeout_s=5,
+    scheduler_parameters="batch_sched_delay=0",
+)
 
 
 def slurm_dev(command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -140,15 +147,66 @@ print(f"rank {rank} meets at", os.environ["MASTER_ADDR"], os.environ["GLOO_SOCKE
 """
 
 
-def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
+def test_a_job_of_tenant_b_on_slurm_reads_nothing_of_the_home_or_tenant_a(
     cluster: SlurmCommands, tmp_path: Path
+) -> None:
+    """Through `aicc serve --executor slurm`: B's Slurm job finds neither the admin token, the
+    database, A's run directory (its env.sh is gone), outputs, workdir or upload, nor the
+    server's /proc; A's secret is nowhere under the home once A runs. It comes first, before
+    `runtime_limited` starts: A and B ask half a CPU each, which AICC may place together where
+    one CPU is free, but Slurm gives each a whole one, so a CPU of n1 held by `runtime_limited`
+    would keep B waiting in Slurm's queue behind A."""
+    from aicc.testing import isolation
+    from aicc.testing.jobs import wait_state
+    from aicc.testing.servers import in_process
+
+    home = tmp_path / "home"
+    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
+    with in_process(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (api, _state):
+        breach = isolation.attempt(api, home, tmp_path / "scratch", runs="slurm-runs")
+        try:
+            assert breach.job_b["state"] == "succeeded", breach.job_b
+            lines = breach.log.splitlines()
+            for what, path in breach.targets.items():
+                if what != "runs":
+                    assert f"DENIED {path}" in lines, (what, breach.log)
+            runs = next(ln for ln in lines if ln.startswith(f"READ {home / 'slurm-runs'}:"))
+            assert runs.split(": ", 1)[1] == breach.job_b["id"], breach.log
+            assert "wrote own output" in lines, breach.log
+            for what, text in breach.forbidden.items():
+                assert text not in breach.log, (what, breach.log)
+            assert isolation.files_holding(home, breach.secret) == []
+            assert isolation.open_to_others([home, home / "aicc.db", home / "admin.token"]) == []
+        finally:
+            # A's job sleeps on: ended here, by this server's reconciler, before the server
+            # stops. Left running, it held a CPU of a node for the rest of the module, and a
+            # later job placed there by another server waited a minute in Slurm's queue.
+            api.post(f"/api/v1/jobs/{breach.job_a['id']}/cancel")
+            with contextlib.suppress(AssertionError):  # the test's own failure comes first
+                wait_state(api, breach.job_a["id"], {"cancelled", "succeeded", "failed"})
+
+
+@pytest.fixture(scope="module")
+def runtime_limited(executor: SlurmExecutor) -> str:
+    """A replica on n1 that outlives its one-minute limit. Slurm counts limits in whole minutes
+    and checks them every 30 s, so it is started early (by the gang's test, the second) and
+    checked after most others. Running before that test's server starts: the server counts
+    the CPU it holds as taken (`used_capacity`) from its first discovery."""
+    handle = executor.launch(replica("echo started; sleep 600", "n1", max_runtime_s=5))
+    until_phase(executor, handle, "running")
+    return handle
+
+
+def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
+    cluster: SlurmCommands, runtime_limited: str, tmp_path: Path
 ) -> None:
     """Each replica is a Slurm job on its own node with torchrun's variables, in the sandbox
     and its node's namespace of the job; gloo meets on the gang link (issue 35), at node rank
     0's `gang0`, while neither rank reaches the API's port on the node nor the link's own hub
     port; both ranks' logs are readable per replica; and the example's DDP training ends at the
-    same loss as one replica trained alone. It comes first, while the three nodes are free:
-    `runtime_limited` holds a CPU of n1 that AICC does not know of."""
+    same loss as one replica trained alone. It starts `runtime_limited` (its limit runs out
+    meanwhile), which holds a CPU of n1: the gang takes n2 and n3 whole, the single replica
+    the CPU left on n1."""
     import httpx
 
     from aicc.sdk.workdir import pack_workdir
@@ -208,50 +266,6 @@ def test_a_two_replica_ddp_gang_through_aicc_on_two_slurm_nodes(
         two = float(LOSS.findall(logs[0])[-1])
         one = float(LOSS.findall(api.get(f"/api/v1/jobs/{single['id']}/logs").text)[-1])
         assert two == pytest.approx(one, rel=1e-3), (one, two)
-
-
-def test_a_job_of_tenant_b_on_slurm_reads_nothing_of_the_home_or_tenant_a(
-    cluster: SlurmCommands, tmp_path: Path
-) -> None:
-    """Through `aicc serve --executor slurm`: B's Slurm job finds neither the admin token, the
-    database, A's run directory (its env.sh is gone), outputs, workdir or upload, nor the
-    server's /proc; A's secret is nowhere under the home once A runs. Before `runtime_limited`
-    starts: a CPU of n1 held outside AICC's view would keep B waiting in Slurm's queue."""
-    from aicc.testing import isolation
-    from aicc.testing.jobs import wait_state
-    from aicc.testing.servers import in_process
-
-    home = tmp_path / "home"
-    slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
-    with in_process(home, executor="slurm", slurm=slurm, sandbox="bwrap") as (api, _state):
-        breach = isolation.attempt(api, home, tmp_path / "scratch", runs="slurm-runs")
-        try:
-            assert breach.job_b["state"] == "succeeded", breach.job_b
-            lines = breach.log.splitlines()
-            for what, path in breach.targets.items():
-                if what != "runs":
-                    assert f"DENIED {path}" in lines, (what, breach.log)
-            runs = next(ln for ln in lines if ln.startswith(f"READ {home / 'slurm-runs'}:"))
-            assert runs.split(": ", 1)[1] == breach.job_b["id"], breach.log
-            assert "wrote own output" in lines, breach.log
-            for what, text in breach.forbidden.items():
-                assert text not in breach.log, (what, breach.log)
-            assert isolation.files_holding(home, breach.secret) == []
-            assert isolation.open_to_others([home, home / "aicc.db", home / "admin.token"]) == []
-        finally:
-            # A's job sleeps on: ended here, by this server's reconciler, before the server
-            # stops. Left running, it held a CPU of a node for the rest of the module, and a
-            # later job placed there by another server waited a minute in Slurm's queue.
-            api.post(f"/api/v1/jobs/{breach.job_a['id']}/cancel")
-            with contextlib.suppress(AssertionError):  # the test's own failure comes first
-                wait_state(api, breach.job_a["id"], {"cancelled", "succeeded", "failed"})
-
-
-@pytest.fixture(scope="module")
-def runtime_limited(executor: SlurmExecutor) -> str:
-    """A replica that outlives its one-minute limit. Slurm counts limits in whole minutes and
-    checks them every 30 s, so it is started first and checked last, alongside the others."""
-    return executor.launch(replica("echo started; sleep 600", "n1", max_runtime_s=5))
 
 
 def test_a_mig_slice_is_refused_before_anything_is_submitted(tmp_path: Path) -> None:
@@ -482,7 +496,7 @@ def test_a_job_that_loses_its_node_resumes_from_its_checkpoint_on_another_node_t
     slurm = {"conf": cluster.slurm_conf, "simulated_gpus": True}
     with in_process(home, executor="slurm", slurm=slurm) as (api, _state):
         spec = {
-            "command": checkpoints.command(total, 0.5),
+            "command": checkpoints.command(total, 0.5, resumed_step_s=0.1),
             "checkpoint_dir": "ckpt",
             "max_retries": 1,
             "resources": {"cpu": 1, "memory": "256MiB"},

@@ -82,13 +82,17 @@ def test_a_running_job_whose_stored_spec_is_over_the_limits_still_ends(
 ) -> None:
     """Placed by an older server with an environment today's limits refuse, it fails as its
     command says (its retries read as stored), and the reconciler goes on for everyone."""
-    with in_process(tmp_path / "home", db_url) as (api, state):
-        old = submit(api, {"command": "sleep 3; exit 3", "max_retries": 2, "max_runtime": "5m"})
+    home = tmp_path / "home"
+    with in_process(home, db_url) as (api, state):
+        # it runs until the test says go (a file in its outputs), then exits 3
+        command = 'until [ -e "$AICC_OUTPUT_DIR/go" ]; do sleep 0.05; done; exit 3'
+        old = submit(api, {"command": command, "max_retries": 2, "max_runtime": "5m"})
         wait_state(api, old["id"], {"running"})
         with state.db.session() as session:  # while it runs, as an older server stored it
             row = session.get(JobRow, old["id"])
             assert row is not None
             row.spec = {**row.spec, "env": {"BIG": "v" * 100_000}}
+        (home / "runs" / old["id"] / "outputs" / "go").touch()
         done = wait_state(api, old["id"], {"failed", "succeeded"})
         assert (done["state"], done["reason"], done["exit_code"]) == ("failed", "exit_code", 3)
         after = submit(api, {"command": "true", "max_runtime": "5m"})

@@ -39,7 +39,7 @@ from aicc.services.tenancy import tenancy
 from aicc.store.tables.jobs import JobRow, ReplicaRow
 from aicc.store.tables.nodes import NodeRow
 from aicc.store.tables.tenancy import ProjectRow, QueueRow
-from aicc.testing.servers import admin
+from aicc.testing.servers import admin, seeded
 
 QUEUES = ("lane", "pair", "default")  # max_running 1, max_running 2, no limit
 PROFILE = get_profile("default")
@@ -64,6 +64,7 @@ class Center:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with its database migrated, two queues with lanes and one node, made once."""
     home = tmp_path_factory.mktemp("quiet") / "home"
+    seeded(home, None)  # the process's migrated copy, when an earlier test made it
     _app, state = build(Settings(home=home, sandbox="off"))
     _furnish(state, home)
     state.db.dispose()
@@ -95,6 +96,7 @@ def center(template: Path) -> Iterator[Center]:
 @contextmanager
 def built(home: Path, db_url: str | None) -> Iterator[Center]:
     """A store made afresh on `db_url` (SQLite or PostgreSQL), as the template is."""
+    seeded(home, db_url)
     _app, state = build(Settings(home=home, db=db_url, sandbox="off"))
     try:
         _furnish(state, home)
