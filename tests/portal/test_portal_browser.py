@@ -323,11 +323,16 @@ def test_a_person_signs_in_and_follows_a_job_to_its_logs(
     job_id = cli(site, site.alice, "job", "submit", "-f", str(spec), cwd=tmp_path)
     assert job_id.startswith("job_")
     link = page.get_by_role("link", name="portal-hello")
+    page.clock.fast_forward(3_000)  # the list's next poll (every 3 s), now
     expect(link).to_be_visible(timeout=15_000)
 
-    # Its page follows it to `succeeded` and shows the log, again without a reload.
+    # Its page follows it to `succeeded` and shows the log, again without a reload: once the
+    # job is over, the page's next polls (every 2 s), now.
     link.click()
     expect(page).to_have_url(f"{url}/jobs/{job_id}")
+    page.wait_for_load_state("load")
+    wait_job(site.api, site.alice, job_id, TERMINAL)
+    page.clock.fast_forward(2_000)
     badge = page.locator("#job-live h1 .badge")
     expect(badge).to_have_text("Succeeded", timeout=30_000)
     log = page.locator("#job-log pre")
@@ -483,6 +488,7 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
     site.api.put(f"/api/v1/orgs/{site.alice.org_id}/quota", json=quota).raise_for_status()
     watch = Watch(expected_422s={"/center/tenants/orgs"})
     page = open_page(chromium, watch)
+    page.clock.install()  # time flows as usual; the test moves it on to the pages' next poll
     try:
         sign_in_as_operator(page, url, site.server.token)
         page.get_by_role("link", name="Overview").click()
@@ -495,10 +501,13 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         expect(page.locator(".stat-allocated")).to_contain_text("%")
         # The page's poll (every 10 s) swaps its charts for new ones: htmx settles them without
         # copying ECharts' inline styles across (the CSP refuses style attributes), and they draw.
+        # The page's clock jumps the 10 s, so its own timer fires the poll now.
         page.evaluate(
-            "() => new Promise((settled) => document.body.addEventListener("
-            "'htmx:afterSettle', settled, {once: true}))"
+            "() => { window.polled = new Promise((settled) => document.body.addEventListener("
+            "'htmx:afterSettle', settled, {once: true})); }"
         )
+        page.clock.fast_forward(10_000)
+        page.evaluate("() => window.polled")
         expect(page.locator("#rate-chart[data-chart-ready='true'] canvas")).to_be_visible()
         shot(page, "center")
         axe_check(page, "the center overview")
@@ -514,8 +523,10 @@ def test_an_operator_walks_through_the_center(site: Site, chromium: Any) -> None
         state = page.locator("#node-sim-a100-2 [data-node-state]")
         expect(state).to_have_text("Cordoned")
         expect(page.get_by_role("status")).to_contain_text("sim-a100-2 is cordoned")
-        # Live: a change made elsewhere (the API) shows without a reload.
+        # Live: a change made elsewhere (the API) shows without a reload, at the map's next
+        # poll (every 5 s; the page's clock jumps there).
         site.api.post("/api/v1/nodes/sim-a100-2/uncordon").raise_for_status()
+        page.clock.fast_forward(5_000)
         expect(state).to_have_text("Ready", timeout=10_000)
 
         for links, heading, name in (
