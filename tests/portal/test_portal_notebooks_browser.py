@@ -51,7 +51,7 @@ def lab_ready(page: Any, address: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while (answer := page.request.get(address)).status != 200:
         assert time.monotonic() < deadline, f"JupyterLab did not answer: {answer.status}"
-        time.sleep(1)
+        time.sleep(0.25)
 
 
 def test_a_person_runs_a_cell_in_their_notebook_and_nobody_else_gets_in(
