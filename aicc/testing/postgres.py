@@ -140,9 +140,11 @@ def start_postgres(base_dir: Path, *, in_memory: bool = False) -> PostgresServer
 
     As root, the server runs as the `postgres` user and its files go to a new directory under
     /tmp owned by that user, because pytest's tmp dirs are usually 0700 root. `in_memory` puts
-    them on /dev/shm (a tmpfs) where it has room: the suite creates a database for each test,
-    and on the VMs' disks (ext4 mounted with `discard`) a copy of the migrated template took
-    0.7 s and deleting a server's hundreds of them tens of seconds; on tmpfs 0.1 s and under one.
+    them on /dev/shm (a tmpfs) where it has room: the suite creates a database for each test, and
+    on the VMs' disks (ext4 mounted with `discard`) a copy of the migrated template took 0.095 s
+    on a quiet machine and 0.72 s on a loaded one, deleting 25 of them 24 s; on tmpfs 0.05 and
+    0.11 s. (Shared memory as files of the data directory, `dynamic_shared_memory_type = mmap`,
+    made the walks of every route 27 % slower: left at POSIX segments.)
     A benchmark's server (gigabytes of jobs) stays on disk.
     """
     bin_dir = find_bin_dir()
@@ -190,10 +192,7 @@ def start_postgres(base_dir: Path, *, in_memory: bool = False) -> PostgresServer
             run_as,
             cwd=work,
         )
-        # in memory, its shared memory segments too: files of the data directory, deleted with
-        # it, where /dev/shm's POSIX segments outlive a server stopped at once (2 MiB each)
-        shm = {"dynamic_shared_memory_type": "mmap"} if memory is not None else {}
-        port = _start(bin_dir, data_dir, sock, work / "server.log", run_as, shm)
+        port = _start(bin_dir, data_dir, sock, work / "server.log", run_as)
     except BaseException:
         # pg_ctl gives up at its timeout but leaves the server starting: stop it too
         if (data_dir / "postmaster.pid").exists():
@@ -294,14 +293,7 @@ def find_bin_dir(search_glob: str = SEARCH_GLOB) -> Path:
     raise RuntimeError(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")
 
 
-def _start(
-    bin_dir: Path,
-    data_dir: Path,
-    sock: Path,
-    log: Path,
-    run_as: int | None,
-    extra: dict[str, str] | None = None,
-) -> int:
+def _start(bin_dir: Path, data_dir: Path, sock: Path, log: Path, run_as: int | None) -> int:
     """Start on a free port; retry if another process grabbed the port in the meantime."""
     last_error: RuntimeError | None = None
     for _ in range(3):
@@ -314,7 +306,6 @@ def _start(
             "fsync": "off",
             "synchronous_commit": "off",
             "full_page_writes": "off",
-            **(extra or {}),
         }
         conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
         (data_dir / "postgresql.auto.conf").write_text(conf)
