@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, defer
 
@@ -255,7 +255,8 @@ def stored_bytes(session: Session, dataset_id: str) -> int:
     return int(total or 0)
 
 
-def version_of(row: DatasetVersionRow, name: str) -> DatasetVersion:
+def version_of(row: DatasetVersionRow | Row[Any], name: str) -> DatasetVersion:
+    """A version's row, or a result row with its columns (`lookups.listing`), as routes show it."""
     return from_row(
         DatasetVersion,
         row,

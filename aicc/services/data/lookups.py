@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
-from aicc.services.common import from_row
 from aicc.services.data import datasets
 from aicc.services.data.views import DatasetRef, DatasetVersion
 from aicc.services.tenancy.views import Project
@@ -101,14 +100,7 @@ def listing(dataset_id: str) -> Select[Any]:
 
 def details(found: Row[Any], name: str) -> DatasetVersion:
     """A result row of `listing` (or a select built on it) as routes show a version."""
-    return from_row(
-        DatasetVersion,
-        found,
-        name=name,
-        ref=f"{name}@{found.number}",
-        lineage=dict(found.lineage or {}),
-        tables=dict(found.tables or {}),
-    )
+    return datasets.version_of(found, name)
 
 
 def version_ids(dataset_id: str) -> Select[str]:
