@@ -5,9 +5,10 @@ The server (aicc/server.py) builds it and mounts the portal beside it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,8 +17,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from aicc import __version__
 from aicc.api import schemas
@@ -67,18 +70,22 @@ from aicc.store.chunkstore import ChunkCorrupt, ChunkStoreError
 log = logging.getLogger(__name__)
 
 
-def create_app(state: AppState) -> FastAPI:
-    app = FastAPI(
-        title="AICC",
-        version=__version__,
-        description="The operating system of an AI computing center: accelerators, tenants, "
-        "queues, jobs. Authenticate with `Authorization: Bearer <token>`.",
-        # An operation id is the endpoint's name (`jobs_submit`): generated clients read well.
-        generate_unique_id_function=lambda route: route.name,
-    )
-    app.state.aicc = state
-    app.state.gateway = state.gateway  # what the gateway's routes answer from
-    app.state.s3 = Endpoint(state.db, state.sealer, state.chunks, state.s3)  # and the S3 endpoint's
+def operation_id(route: APIRoute) -> str:
+    """An operation id is the endpoint's name (`jobs_submit`): generated clients read well."""
+    return route.name
+
+
+def prepared(include: Callable[[FastAPI], None]) -> tuple[BaseRoute, ...]:
+    """The routes `include` adds to an app, for each app of the process to share. FastAPI
+    prepares a route (its parameters' and answers' validators) the first time a request meets
+    it, per app: ~1 s of CPU for the API's 400 routes, paid again by each server a process
+    builds (the test suite builds one a test), each route's first request waiting on it."""
+    app = FastAPI(generate_unique_id_function=operation_id, openapi_url=None)
+    include(app)
+    return tuple(app.router.routes)
+
+
+def _include_api(app: FastAPI) -> None:
     # The gateway first: routes are matched in order, and `/v1` carries the most requests; then
     # the jobs, the API's busiest (a submit walked the 34 routes of system to workdirs first:
     # 80 µs of matching, a twentieth of its CPU). No other router has a path under /api/v1/jobs
@@ -98,6 +105,23 @@ def create_app(state: AppState) -> FastAPI:
         app.include_router(module.router, responses=schemas.ERRORS)
     app.include_router(tes.router)  # GA4GH TES 1.1 (issue 60): its errors are GA4GH's shape
     app.include_router(openai_objects.unknown)  # any other /v1 path: OpenAI's 404 (issue 60)
+
+
+api_routes = functools.cache(lambda: prepared(_include_api))
+
+
+def create_app(state: AppState) -> FastAPI:
+    app = FastAPI(
+        title="AICC",
+        version=__version__,
+        description="The operating system of an AI computing center: accelerators, tenants, "
+        "queues, jobs. Authenticate with `Authorization: Bearer <token>`.",
+        generate_unique_id_function=operation_id,
+    )
+    app.state.aicc = state
+    app.state.gateway = state.gateway  # what the gateway's routes answer from
+    app.state.s3 = Endpoint(state.db, state.sealer, state.chunks, state.s3)  # and the S3 endpoint's
+    app.router.routes.extend(api_routes())
     schemas.document_errors(app)
     sla.register(sla.Terms.of(state.settings))  # leases' lines on invoices (issue 40)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 
@@ -15,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aicc.api.app import prepared
 from aicc.portal.pages import ROUTERS
 from aicc.portal.rendering import STATIC, VENDOR, assets_built, error_page
 
@@ -26,6 +28,14 @@ HSTS = "max-age=31536000"  # not includeSubDomains: other hosts of the domain ar
 API_PREFIXES = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc", "/ga4gh/")
 
 
+def _include_portal(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router)
+
+
+portal_routes = functools.cache(lambda: prepared(_include_portal))  # as api_routes, once
+
+
 def install(app: FastAPI) -> None:
     """Add the portal to the server: its routes at `/`, its files at `/static`, and HTML 404
     pages for browsers on paths outside the API."""
@@ -35,8 +45,7 @@ def install(app: FastAPI) -> None:
             "(`make run` does) or pages will not update live",
             VENDOR,
         )
-    for router in ROUTERS:
-        app.include_router(router)
+    app.router.routes.extend(portal_routes())
     app.mount("/static", StaticFiles(directory=STATIC), name="portal-static")
 
     api_handler = app.exception_handlers.get(StarletteHTTPException)  # the API's (TES shape)
