@@ -340,16 +340,13 @@ def pod_spec(
 
 def job(
     replicas: Sequence[ReplicaLaunch],
+    pod: Manifest,
     *,
     options: PodOptions,
-    image: str,
     accelerator: Accelerator | None = None,
-    priority_class_name: str | None = None,
-    hostnames: Sequence[str] = (),
-    workdir: bool = False,
 ) -> Manifest:
-    """The Job of one attempt: `replicas` are all of its replicas (one, or the whole gang).
-    `hostnames` are the `kubernetes.io/hostname` labels of the nodes AICC chose."""
+    """The Job of one attempt, running `pod` (its `pod_spec`): `replicas` are all of its
+    replicas (one, or the whole gang)."""
     first = replicas[0]
     gang = len(replicas) > 1
     name = naming.object_name(first.job_id, first.attempt)
@@ -373,16 +370,7 @@ def job(
         spec["ttlSecondsAfterFinished"] = options.ttl_after_finished_s
     spec["template"] = {
         "metadata": {"labels": {**labels, naming.LABEL_NAME: name}, "annotations": annotations},
-        "spec": pod_spec(
-            replicas,
-            name=name,
-            options=options,
-            image=image,
-            accelerator=accelerator,
-            priority_class_name=priority_class_name,
-            hostnames=hostnames,
-            workdir=workdir,
-        ),
+        "spec": pod,
     }
     return {
         "apiVersion": "batch/v1",
@@ -513,7 +501,8 @@ def build(
     workdir: bytes | None = None,
 ) -> Manifests:
     """Every object of one attempt. `replicas`: one replica, or every replica of a gang (any
-    order); they must belong to the same job and attempt."""
+    order); they must belong to the same job and attempt. `hostnames` are the
+    `kubernetes.io/hostname` labels of the nodes AICC chose."""
     if not replicas:
         raise ManifestError("an attempt needs at least one replica")
     ordered = sorted(replicas, key=lambda r: r.index)
@@ -523,16 +512,18 @@ def build(
     if [r.index for r in ordered] != list(range(len(ordered))):
         raise ManifestError(f"a gang needs replicas 0..{len(ordered) - 1}, one each")
     gang = len(ordered) > 1
+    pod = pod_spec(
+        ordered,
+        name=naming.object_name(first.job_id, first.attempt),
+        options=options,
+        image=image,
+        accelerator=accelerator,
+        priority_class_name=priority_class_name,
+        hostnames=hostnames,
+        workdir=workdir is not None,
+    )
     return Manifests(
-        job=job(
-            ordered,
-            options=options,
-            image=image,
-            accelerator=accelerator,
-            priority_class_name=priority_class_name,
-            hostnames=hostnames,
-            workdir=workdir is not None,
-        ),
+        job=job(ordered, pod, options=options, accelerator=accelerator),
         secret=env_secret(first, namespace=options.namespace),
         network=network_policy(first, options=options),
         service=headless_service(first, namespace=options.namespace, replicas=len(ordered))
