@@ -372,33 +372,58 @@ def job(
         "metadata": {"labels": {**labels, naming.LABEL_NAME: name}, "annotations": annotations},
         "spec": pod,
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": options.namespace,
-            "labels": labels,
-            "annotations": {"aicc.io/replicas": str(len(replicas))},
-        },
-        "spec": spec,
+    head = _head(
+        "Job",
+        first,
+        namespace=options.namespace,
+        labels=labels,
+        annotations={"aicc.io/replicas": str(len(replicas))},
+    )
+    return {**head, "spec": spec}
+
+
+# The API group and version of each kind of object an attempt is made of.
+_API_VERSIONS = {
+    "Job": "batch/v1",
+    "Service": "v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "Secret": "v1",
+    "ConfigMap": "v1",
+}
+
+
+def _head(
+    kind: str,
+    first: ReplicaLaunch,
+    *,
+    namespace: str,
+    suffix: str = "",
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Manifest:
+    """`apiVersion`, `kind` and `metadata` of an object of one attempt, of `kind`: named after
+    the attempt (and `suffix`), in `namespace`, with its labels unless `labels` are given."""
+    metadata: Manifest = {
+        "name": naming.object_name(first.job_id, first.attempt) + suffix,
+        "namespace": namespace,
+        "labels": dict(
+            labels if labels is not None else naming.job_labels(first.job_id, first.attempt)
+        ),
     }
+    if annotations is not None:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": _API_VERSIONS[kind], "kind": kind, "metadata": metadata}
 
 
 def headless_service(first: ReplicaLaunch, *, namespace: str, replicas: int) -> Manifest:
     """The gang's rendezvous names: `<name>-<index>.<name>` for each pod, ready or not."""
     name = naming.object_name(first.job_id, first.attempt)
-    labels = naming.job_labels(first.job_id, first.attempt)
     port = int(first.env.get("MASTER_PORT") or 29500)
+    head = _head(
+        "Service", first, namespace=namespace, annotations={"aicc.io/replicas": str(replicas)}
+    )
     return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": {"aicc.io/replicas": str(replicas)},
-        },
+        **head,
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
@@ -433,13 +458,7 @@ def network_policy(first: ReplicaLaunch, *, options: PodOptions) -> Manifest:
         public = {"cidr": "0.0.0.0/0", "except": list(PRIVATE_CIDRS)}
         egress.append({"to": [{"ipBlock": public}]})
     return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": name,
-            "namespace": options.namespace,
-            "labels": naming.job_labels(first.job_id, first.attempt),
-        },
+        **_head("NetworkPolicy", first, namespace=options.namespace),
         "spec": {
             "podSelector": {"matchLabels": {naming.LABEL_NAME: name}},
             "policyTypes": ["Ingress", "Egress"],
@@ -450,15 +469,8 @@ def network_policy(first: ReplicaLaunch, *, options: PodOptions) -> Manifest:
 
 
 def env_secret(first: ReplicaLaunch, *, namespace: str) -> Manifest:
-    name = naming.object_name(first.job_id, first.attempt)
     return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": f"{name}-env",
-            "namespace": namespace,
-            "labels": naming.job_labels(first.job_id, first.attempt),
-        },
+        **_head("Secret", first, namespace=namespace, suffix="-env"),
         "type": "Opaque",
         "stringData": {
             **shared_environment(first),
@@ -476,16 +488,15 @@ def workdir_config_map(first: ReplicaLaunch, archive: bytes, *, namespace: str) 
             f"{MAX_WORKDIR_BYTES} in a ConfigMap: put the code in the job's image (and leave "
             "workdir out), or ignore large files in .aiccignore"
         )
-    name = naming.object_name(first.job_id, first.attempt)
+    head = _head(
+        "ConfigMap",
+        first,
+        namespace=namespace,
+        suffix="-workdir",
+        annotations={"aicc.io/workdir-sha256": first.workdir_sha256 or ""},
+    )
     return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": f"{name}-workdir",
-            "namespace": namespace,
-            "labels": naming.job_labels(first.job_id, first.attempt),
-            "annotations": {"aicc.io/workdir-sha256": first.workdir_sha256 or ""},
-        },
+        **head,
         "binaryData": {WORKDIR_KEY: base64.b64encode(archive).decode("ascii")},
     }
 
