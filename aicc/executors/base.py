@@ -26,7 +26,7 @@ from typing import ClassVar, Literal, NamedTuple, Protocol
 
 from aicc.core.datasets import Manifest
 from aicc.core.topology import Node
-from aicc.executors.execs import ExecProcess, ExecRefused
+from aicc.executors.execs import ExecProcess, ExecRefused, ExecRequest
 
 log = logging.getLogger(__name__)
 
@@ -299,18 +299,10 @@ class Executor(ABC):
                 f"exec is supported on local executor nodes; this job runs on {self.title}, "
                 "whose replicas the server cannot enter"
             )
-        return self._exec(handle, command, tty=tty, withhold=withhold, cols=cols, rows=rows)
+        request = ExecRequest(tuple(command), tty=tty, withhold=withhold, cols=cols, rows=rows)
+        return self._exec(handle, request)
 
-    def _exec(
-        self,
-        handle: str,
-        command: Sequence[str],
-        *,
-        tty: bool,
-        withhold: frozenset[str],
-        cols: int,
-        rows: int,
-    ) -> ExecProcess:
+    def _exec(self, handle: str, request: ExecRequest) -> ExecProcess:
         raise ExecRefused(f"the {self.title} executor cannot run a command in a replica")
 
     @abstractmethod

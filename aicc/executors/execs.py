@@ -20,6 +20,19 @@ class ExecRefused(ValueError):
     """The replica cannot be entered (the message says why and what to do): a 409 or 422."""
 
 
+@dataclass(frozen=True)
+class ExecRequest:
+    """What to run in a replica and how: an argv, on a pty (`tty`, of `cols` x `rows`) or on
+    pipes; `withhold`: environment names the command must not get (the job's secrets). One value
+    the base hands to the engine, and the engine to what enters the sandbox."""
+
+    command: tuple[str, ...]
+    tty: bool
+    withhold: frozenset[str] = frozenset()
+    cols: int = 80
+    rows: int = 24
+
+
 @dataclass
 class ExecProcess:
     """A command running in a replica: a pty (`master`) or three pipes, and its process group.

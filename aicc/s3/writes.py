@@ -32,7 +32,7 @@ from aicc.core import datasets as core
 from aicc.core.tenancy import Scope, allows
 from aicc.s3 import answers, chunked, sigv4
 from aicc.s3.state import Endpoint
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, ServiceError, TooLarge
 from aicc.services.data import objects, s3writes, uploads
 from aicc.services.tenancy import s3keys
 from aicc.store.chunkstore import ChunkStoreError
@@ -43,6 +43,19 @@ _PART = re.compile(r"<Part>(.*?)</Part>", re.DOTALL)
 _NUMBER = re.compile(r"<PartNumber>\s*(\d{1,5})\s*</PartNumber>")
 _ETAG = re.compile(r"<ETag>(.{0,200}?)</ETag>", re.DOTALL)
 T = TypeVar("T")
+# S3's code for each refusal of the services (its detail is the message), the most specific
+# first: NoSuchUpload is a NotFound, the part errors are Invalid.
+_CODES: tuple[tuple[type[ServiceError], str], ...] = (
+    (s3writes.NoSuchUpload, "NoSuchUpload"),
+    (s3writes.BadPartOrder, "InvalidPartOrder"),
+    (s3writes.PartTooSmall, "EntityTooSmall"),
+    (s3writes.BadPart, "InvalidPart"),
+    (Forbidden, "AccessDenied"),
+    (NotFound, "NoSuchKey"),
+    (TooLarge, "EntityTooLarge"),
+    (Invalid, "InvalidArgument"),
+    (Conflict, "OperationAborted"),
+)
 
 
 class Refused(Exception):
@@ -97,31 +110,53 @@ async def answer(
     here, or its aws-chunked signing (`chunked.py`)."""
     resource = f"/{bucket}/{key}"
     try:
-        return await _answer(request, state, holder, bucket, key, query, signed)
+        if not allows(holder.who.scopes, Scope.DATA):
+            raise Refused(
+                "AccessDenied",
+                "this access key reads only: make one that writes with "
+                "`aicc s3-key create --write`",
+            )
+        if request.headers.get("x-amz-copy-source") is not None:
+            raise Refused("NotImplemented", "CopyObject is not served: upload the bytes")
+        target = await _run(state, lambda s: _target(s, holder, bucket, key))
+        method = request.method
+        if method == "PUT" and "uploadId" not in query:
+            if target.path == s3writes.COMMIT:
+                return await _commit(request, state, holder, target, signed)
+            return await _put(request, state, holder, target, signed)
+        if method == "POST" and "uploads" in query:
+            return await _create(state, holder, target, bucket, key)
+        upload_id = query.get("uploadId", "")
+        if method == "PUT":
+            return await _part(request, state, holder, target, query, upload_id, signed)
+        if method == "POST":
+            return await _complete(request, state, holder, target, bucket, key, upload_id, signed)
+        if method == "DELETE" and "uploadId" not in query:
+            await _run(
+                state,
+                lambda s: s3writes.unstage(
+                    s,
+                    holder.who,
+                    project_id=target.project_id,
+                    dataset=target.dataset,
+                    path=target.path,
+                ),
+            )
+            return Response(status_code=204, headers={"x-amz-request-id": answers.request_id()})
+        if method == "DELETE":
+            await _run(state, lambda s: s3writes.abort(s, holder.who, upload_id, target.path))
+            return Response(status_code=204, headers={"x-amz-request-id": answers.request_id()})
+        found = await _run(state, lambda s: s3writes.parts(s, holder.who, upload_id, target.path))
+        return answers.parts(bucket, key, upload_id, found)
     except Refused as err:
         return answers.error(err.code, err.message, resource=resource)
     except objects.NoSuchBucket:
         return answers.error(
             "NoSuchBucket", "The specified bucket does not exist", resource=resource
         )
-    except s3writes.NoSuchUpload as err:
-        return answers.error("NoSuchUpload", err.detail, resource=resource)
-    except s3writes.BadPartOrder as err:
-        return answers.error("InvalidPartOrder", err.detail, resource=resource)
-    except s3writes.PartTooSmall as err:
-        return answers.error("EntityTooSmall", err.detail, resource=resource)
-    except s3writes.BadPart as err:
-        return answers.error("InvalidPart", err.detail, resource=resource)
-    except Forbidden as err:
-        return answers.error("AccessDenied", err.detail, resource=resource)
-    except NotFound as err:
-        return answers.error("NoSuchKey", err.detail, resource=resource)
-    except TooLarge as err:
-        return answers.error("EntityTooLarge", err.detail, resource=resource)
-    except Invalid as err:
-        return answers.error("InvalidArgument", err.detail, resource=resource)
-    except Conflict as err:
-        return answers.error("OperationAborted", err.detail, resource=resource)
+    except (Forbidden, NotFound, TooLarge, Invalid, Conflict) as err:
+        code = next(code for refusal, code in _CODES if isinstance(err, refusal))
+        return answers.error(code, err.detail, resource=resource)
     except IntegrityError:  # two requests wrote one staged path or part at once
         return answers.error(
             "OperationAborted",
@@ -135,54 +170,6 @@ async def answer(
             resource=resource,
             headers={"Retry-After": "30"},
         )
-
-
-async def _answer(
-    request: Request,
-    state: Endpoint,
-    holder: s3keys.Holder,
-    bucket: str,
-    key: str,
-    query: dict[str, str],
-    signed: sigv4.Signed,
-) -> Response:
-    if not allows(holder.who.scopes, Scope.DATA):
-        raise Refused(
-            "AccessDenied",
-            "this access key reads only: make one that writes with `aicc s3-key create --write`",
-        )
-    if request.headers.get("x-amz-copy-source") is not None:
-        raise Refused("NotImplemented", "CopyObject is not served: upload the bytes")
-    target = await _run(state, lambda s: _target(s, holder, bucket, key))
-    method = request.method
-    if method == "PUT" and "uploadId" not in query:
-        if target.path == s3writes.COMMIT:
-            return await _commit(request, state, holder, target, signed)
-        return await _put(request, state, holder, target, signed)
-    if method == "POST" and "uploads" in query:
-        return await _create(state, holder, target, bucket, key)
-    upload_id = query.get("uploadId", "")
-    if method == "PUT":
-        return await _part(request, state, holder, target, query, upload_id, signed)
-    if method == "POST":
-        return await _complete(request, state, holder, target, bucket, key, upload_id, signed)
-    if method == "DELETE" and "uploadId" not in query:
-        await _run(
-            state,
-            lambda s: s3writes.unstage(
-                s,
-                holder.who,
-                project_id=target.project_id,
-                dataset=target.dataset,
-                path=target.path,
-            ),
-        )
-        return Response(status_code=204, headers={"x-amz-request-id": answers.request_id()})
-    if method == "DELETE":
-        await _run(state, lambda s: s3writes.abort(s, holder.who, upload_id, target.path))
-        return Response(status_code=204, headers={"x-amz-request-id": answers.request_id()})
-    found = await _run(state, lambda s: s3writes.parts(s, holder.who, upload_id, target.path))
-    return answers.parts(bucket, key, upload_id, found)
 
 
 async def _run(state: Endpoint, work: Callable[[Session], T]) -> T:

@@ -99,6 +99,18 @@ REGISTRIES: dict[str, dict[str, Callable[[Args], Any]]] = {
     "preempt": victims.RULES,  # the victim rules `preempt.rules` names (plugins/victims.py)
 }
 
+# First come, first served (by priority, then submission) with first fit: fifo.py's rules.
+_FIFO: dict[str, Any] = {
+    "name": "fifo",
+    "queue_sort": ["priority"],
+    "admission": ["lanes", "quota", "budget"],
+    "model_choice": None,
+    "score": [],
+    "placement": {"order": "first", "sample": 1, "topology": False},
+    "reserve": None,
+    "preempt": None,
+}
+
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {
         "name": "default",
@@ -147,28 +159,9 @@ PROFILES: dict[str, dict[str, Any]] = {
             "service_crosses_guarantees": True,
         },
     },
-    # First come, first served (by priority, then submission) with first fit: fifo.py's rules.
-    "fifo": {
-        "name": "fifo",
-        "queue_sort": ["priority"],
-        "admission": ["lanes", "quota", "budget"],
-        "model_choice": None,
-        "score": [],
-        "placement": {"order": "first", "sample": 1, "topology": False},
-        "reserve": None,
-        "preempt": None,
-    },
+    "fifo": _FIFO,
     # FIFO with a reservation for the head job and EASY backfill (Slurm's sched/backfill habit).
-    "easy": {
-        "name": "easy",
-        "queue_sort": ["priority"],
-        "admission": ["lanes", "quota", "budget"],
-        "model_choice": None,
-        "score": [],
-        "placement": {"order": "first", "sample": 1, "topology": False},
-        "reserve": {"steps": 32},
-        "preempt": None,
-    },
+    "easy": {**_FIFO, "name": "easy", "reserve": {"steps": 32}},
     # Tiresias's discretized least-attained-service (NSDI'19): jobs that have had the least
     # device-time go first and preempt those that have had more; FIFO within a level; no
     # runtime estimates, no quotas' guarantees protected (the baseline of `aicc sim jobs`).

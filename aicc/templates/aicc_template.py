@@ -120,6 +120,18 @@ def predict_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def load_scripted(model: Path) -> Any:
+    """The TorchScript network a template's train.py saved in `model` (`model.pt`), on the CPU
+    and ready to predict, on one thread: a small network gains nothing from more on shared
+    cores. Torch is imported when this is called, so templates without it never load it."""
+    import torch
+
+    torch.set_num_threads(1)
+    scripted = torch.jit.load(str(model / "model.pt"), map_location="cpu")  # type: ignore[no-untyped-call]
+    scripted.eval()
+    return scripted
+
+
 def seed(value: int) -> None:
     """Seed every generator the templates use, so a run is repeatable."""
     random.seed(value)

@@ -340,16 +340,13 @@ def pod_spec(
 
 def job(
     replicas: Sequence[ReplicaLaunch],
+    pod: Manifest,
     *,
     options: PodOptions,
-    image: str,
     accelerator: Accelerator | None = None,
-    priority_class_name: str | None = None,
-    hostnames: Sequence[str] = (),
-    workdir: bool = False,
 ) -> Manifest:
-    """The Job of one attempt: `replicas` are all of its replicas (one, or the whole gang).
-    `hostnames` are the `kubernetes.io/hostname` labels of the nodes AICC chose."""
+    """The Job of one attempt, running `pod` (its `pod_spec`): `replicas` are all of its
+    replicas (one, or the whole gang)."""
     first = replicas[0]
     gang = len(replicas) > 1
     name = naming.object_name(first.job_id, first.attempt)
@@ -373,44 +370,60 @@ def job(
         spec["ttlSecondsAfterFinished"] = options.ttl_after_finished_s
     spec["template"] = {
         "metadata": {"labels": {**labels, naming.LABEL_NAME: name}, "annotations": annotations},
-        "spec": pod_spec(
-            replicas,
-            name=name,
-            options=options,
-            image=image,
-            accelerator=accelerator,
-            priority_class_name=priority_class_name,
-            hostnames=hostnames,
-            workdir=workdir,
+        "spec": pod,
+    }
+    head = _head(
+        "Job",
+        first,
+        namespace=options.namespace,
+        labels=labels,
+        annotations={"aicc.io/replicas": str(len(replicas))},
+    )
+    return {**head, "spec": spec}
+
+
+# The API group and version of each kind of object an attempt is made of.
+_API_VERSIONS = {
+    "Job": "batch/v1",
+    "Service": "v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "Secret": "v1",
+    "ConfigMap": "v1",
+}
+
+
+def _head(
+    kind: str,
+    first: ReplicaLaunch,
+    *,
+    namespace: str,
+    suffix: str = "",
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Manifest:
+    """`apiVersion`, `kind` and `metadata` of an object of one attempt, of `kind`: named after
+    the attempt (and `suffix`), in `namespace`, with its labels unless `labels` are given."""
+    metadata: Manifest = {
+        "name": naming.object_name(first.job_id, first.attempt) + suffix,
+        "namespace": namespace,
+        "labels": dict(
+            labels if labels is not None else naming.job_labels(first.job_id, first.attempt)
         ),
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": options.namespace,
-            "labels": labels,
-            "annotations": {"aicc.io/replicas": str(len(replicas))},
-        },
-        "spec": spec,
-    }
+    if annotations is not None:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": _API_VERSIONS[kind], "kind": kind, "metadata": metadata}
 
 
 def headless_service(first: ReplicaLaunch, *, namespace: str, replicas: int) -> Manifest:
     """The gang's rendezvous names: `<name>-<index>.<name>` for each pod, ready or not."""
     name = naming.object_name(first.job_id, first.attempt)
-    labels = naming.job_labels(first.job_id, first.attempt)
     port = int(first.env.get("MASTER_PORT") or 29500)
+    head = _head(
+        "Service", first, namespace=namespace, annotations={"aicc.io/replicas": str(replicas)}
+    )
     return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": {"aicc.io/replicas": str(replicas)},
-        },
+        **head,
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
@@ -445,13 +458,7 @@ def network_policy(first: ReplicaLaunch, *, options: PodOptions) -> Manifest:
         public = {"cidr": "0.0.0.0/0", "except": list(PRIVATE_CIDRS)}
         egress.append({"to": [{"ipBlock": public}]})
     return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": name,
-            "namespace": options.namespace,
-            "labels": naming.job_labels(first.job_id, first.attempt),
-        },
+        **_head("NetworkPolicy", first, namespace=options.namespace),
         "spec": {
             "podSelector": {"matchLabels": {naming.LABEL_NAME: name}},
             "policyTypes": ["Ingress", "Egress"],
@@ -462,15 +469,8 @@ def network_policy(first: ReplicaLaunch, *, options: PodOptions) -> Manifest:
 
 
 def env_secret(first: ReplicaLaunch, *, namespace: str) -> Manifest:
-    name = naming.object_name(first.job_id, first.attempt)
     return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": f"{name}-env",
-            "namespace": namespace,
-            "labels": naming.job_labels(first.job_id, first.attempt),
-        },
+        **_head("Secret", first, namespace=namespace, suffix="-env"),
         "type": "Opaque",
         "stringData": {
             **shared_environment(first),
@@ -488,16 +488,15 @@ def workdir_config_map(first: ReplicaLaunch, archive: bytes, *, namespace: str) 
             f"{MAX_WORKDIR_BYTES} in a ConfigMap: put the code in the job's image (and leave "
             "workdir out), or ignore large files in .aiccignore"
         )
-    name = naming.object_name(first.job_id, first.attempt)
+    head = _head(
+        "ConfigMap",
+        first,
+        namespace=namespace,
+        suffix="-workdir",
+        annotations={"aicc.io/workdir-sha256": first.workdir_sha256 or ""},
+    )
     return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": f"{name}-workdir",
-            "namespace": namespace,
-            "labels": naming.job_labels(first.job_id, first.attempt),
-            "annotations": {"aicc.io/workdir-sha256": first.workdir_sha256 or ""},
-        },
+        **head,
         "binaryData": {WORKDIR_KEY: base64.b64encode(archive).decode("ascii")},
     }
 
@@ -513,7 +512,8 @@ def build(
     workdir: bytes | None = None,
 ) -> Manifests:
     """Every object of one attempt. `replicas`: one replica, or every replica of a gang (any
-    order); they must belong to the same job and attempt."""
+    order); they must belong to the same job and attempt. `hostnames` are the
+    `kubernetes.io/hostname` labels of the nodes AICC chose."""
     if not replicas:
         raise ManifestError("an attempt needs at least one replica")
     ordered = sorted(replicas, key=lambda r: r.index)
@@ -523,16 +523,18 @@ def build(
     if [r.index for r in ordered] != list(range(len(ordered))):
         raise ManifestError(f"a gang needs replicas 0..{len(ordered) - 1}, one each")
     gang = len(ordered) > 1
+    pod = pod_spec(
+        ordered,
+        name=naming.object_name(first.job_id, first.attempt),
+        options=options,
+        image=image,
+        accelerator=accelerator,
+        priority_class_name=priority_class_name,
+        hostnames=hostnames,
+        workdir=workdir is not None,
+    )
     return Manifests(
-        job=job(
-            ordered,
-            options=options,
-            image=image,
-            accelerator=accelerator,
-            priority_class_name=priority_class_name,
-            hostnames=hostnames,
-            workdir=workdir is not None,
-        ),
+        job=job(ordered, pod, options=options, accelerator=accelerator),
         secret=env_secret(first, namespace=options.namespace),
         network=network_policy(first, options=options),
         service=headless_service(first, namespace=options.namespace, replicas=len(ordered))

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import psutil
 
-from aicc.executors.execs import ExecProcess, ExecRefused
+from aicc.executors.execs import ExecProcess, ExecRefused, ExecRequest
 from aicc.executors.local import runtime
 
 # What of the replica's environment a command in it gets: AICC's own variables, the device and
@@ -126,19 +126,12 @@ def enter_argv(pid: int, *, env: Mapping[str, str], command: Sequence[str], tty:
     return argv
 
 
-def start(
-    run_dir: Path,
-    command: Sequence[str],
-    *,
-    tty: bool,
-    withhold: frozenset[str] = frozenset(),
-    cols: int = 80,
-    rows: int = 24,
-) -> ExecProcess:
-    """Run `command` in the replica of `run_dir`, on a new pty (`tty`) or on pipes."""
+def start(run_dir: Path, request: ExecRequest) -> ExecProcess:
+    """Run the request's command in the replica of `run_dir`, on a new pty or on pipes."""
+    tty = request.tty
     pid = sandbox_init(run_dir)
-    env = replica_env(pid, withhold=withhold, term="xterm-256color" if tty else None)
-    argv = enter_argv(pid, env=env, command=command, tty=tty)
+    env = replica_env(pid, withhold=request.withhold, term="xterm-256color" if tty else None)
+    argv = enter_argv(pid, env=env, command=request.command, tty=tty)
     if tty:
         master, slave = os.openpty()
         try:
@@ -152,7 +145,7 @@ def start(
         finally:
             os.close(slave)
         made = ExecProcess(proc, master=master)
-        made.resize(cols, rows)
+        made.resize(request.cols, request.rows)
         return made
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -8,7 +8,7 @@ records the replica's fate there, so a restarted server reads what happened whil
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from aicc.executors import environment
 from aicc.executors.base import Capabilities, ReplicaLaunch, ReplicaState, Stream, Workdirs
 from aicc.executors.container import Container
 from aicc.executors.datacache import DataCache
-from aicc.executors.execs import ExecProcess
+from aicc.executors.execs import ExecProcess, ExecRequest
 from aicc.executors.local import exec as entering
 from aicc.executors.local import mps, runtime
 from aicc.executors.local.node import SimulatedDevices, local_node
@@ -151,17 +151,6 @@ class LocalExecutor(RunDirExecutor):
     def _log_size(self, handle: str, stream: Stream) -> int:
         return runtime.log_size(self.run_dir_of(handle), stream)
 
-    def _exec(
-        self,
-        handle: str,
-        command: Sequence[str],
-        *,
-        tty: bool,
-        withhold: frozenset[str],
-        cols: int,
-        rows: int,
-    ) -> ExecProcess:
+    def _exec(self, handle: str, request: ExecRequest) -> ExecProcess:
         """Enter the replica's sandbox (local/exec.py): its namespaces on this machine."""
-        return entering.start(
-            self.run_dir_of(handle), command, tty=tty, withhold=withhold, cols=cols, rows=rows
-        )
+        return entering.start(self.run_dir_of(handle), request)

@@ -1,5 +1,6 @@
 """What every table shares: the declarative base, UTC datetimes on every backend (SQLite
-forgets the zone), the column size of money, and `table` for the hot paths."""
+forgets the zone), the column size of money, `table` for the hot paths, and the columns of a
+storage level (data sets' and images' alike)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
+    ForeignKey,
+    Integer,
     Table,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -46,3 +50,14 @@ def table(row: type[Base]) -> Table:
 
 
 MONEY = 40  # the length of a decimal string column
+
+
+class StorageLevel:
+    """The columns of a storage level, a row of an append-only table: a project's storage in
+    bytes from `at` until its next level, written in the transaction that changes it, for the
+    meter's GiB-days. Data sets and images each keep theirs in a table of their own."""
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aicc.store.tables.base import Base
+from aicc.store.tables.base import Base, StorageLevel
 
 
 class DatasetRow(Base):
@@ -101,16 +101,11 @@ class DatasetChunkRow(Base):
     size: Mapped[int]
 
 
-class StorageLevelRow(Base):
-    """Append-only: a project's data set storage (the distinct chunks its sets refer to) from
-    `at` until its next level; written in the transaction that changes it, metered per day."""
+class StorageLevelRow(StorageLevel, Base):
+    """A project's data set storage (the distinct chunks its sets refer to), as a level."""
 
     __tablename__ = "data_storage_levels"
     __table_args__ = (Index("ix_data_storage_levels_project_at", "project_id", "at"),)
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
-    bytes: Mapped[int] = mapped_column(BigInteger)
-    at: Mapped[datetime]
 
 
 class UploadRow(Base):

@@ -9,13 +9,12 @@ from sqlalchemy import (
     BigInteger,
     ForeignKey,
     Index,
-    Integer,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from aicc.store.tables.base import Base
+from aicc.store.tables.base import Base, StorageLevel
 
 
 class ImageRepositoryRow(Base):
@@ -61,16 +60,11 @@ class ImageBlobRow(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
 
 
-class ImageStorageLevelRow(Base):
-    """Append-only, as `StorageLevelRow` for data sets: a project's image storage from `at`
-    until its next level, for the meter's GiB-days."""
+class ImageStorageLevelRow(StorageLevel, Base):
+    """A project's image storage, as a level."""
 
     __tablename__ = "image_storage_levels"
     __table_args__ = (Index("ix_image_storage_levels_project_at", "project_id", "at"),)
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
-    bytes: Mapped[int] = mapped_column(BigInteger)
-    at: Mapped[datetime]
 
 
 class NodeImageRow(Base):

@@ -13,10 +13,8 @@ from train import load
 
 def main() -> None:
     args = aicc_template.predict_args()
-    torch.set_num_threads(1)
     config = json.loads((args.model / "classes.json").read_text())
-    model = torch.jit.load(str(args.model / "model.pt"), map_location="cpu")
-    model.eval()
+    model = aicc_template.load_scripted(args.model)
     paths = aicc_template.images(args.input)
     if not paths:
         raise SystemExit(f"no images (PNG, JPEG, ...) in {args.input}")

@@ -75,11 +75,9 @@ def from_table(source: Path, tmp: Path) -> tuple[dict[str, list[Any]], list[Path
 
 def main() -> None:
     args = aicc_template.predict_args()
-    torch.set_num_threads(1)
     config = json.loads((args.model / "config.json").read_text("utf-8"))
     classes = config["classes"]
-    model = torch.jit.load(str(args.model / "model.pt"), map_location="cpu")
-    model.eval()
+    model = aicc_template.load_scripted(args.model)
     with tempfile.TemporaryDirectory(prefix="aicc-images-") as tmp:
         if args.input.is_file() and args.input.suffix.lower() in TABLES:
             out, paths = from_table(args.input, Path(tmp))

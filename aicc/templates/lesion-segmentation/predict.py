@@ -29,10 +29,8 @@ def inputs(path: Path) -> tuple[list[Path], list[str]]:
 
 def main() -> None:
     args = aicc_template.predict_args()
-    torch.set_num_threads(1)
     config = json.loads((args.model / "config.json").read_text())
-    model = torch.jit.load(str(args.model / "model.pt"), map_location="cpu")
-    model.eval()
+    model = aicc_template.load_scripted(args.model)
     files, names = inputs(args.input)
     if not files:
         raise SystemExit(f"no images (PNG, JPEG, ...) in {args.input}")
