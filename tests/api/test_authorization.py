@@ -332,8 +332,12 @@ def test_every_api_route_needs_a_valid_token(world: World) -> None:
         "an unknown token": bearer("aicc_" + "x" * 43),
         "another scheme": {"Authorization": f"Basic {revoked['secret']}"},
     }
+    # Which token a request carries is decided once for every route (api/deps.py's
+    # current_user, a signature for SIGNED): every route on SQLite; on PostgreSQL, whose answer
+    # to a revoked or expired token is its own, a route of each resource and each signed one.
+    walked = ops if state.db.dialect == "sqlite" else _one_a_resource(ops)
     for what, auth in auths.items():
-        for op in ops:
+        for op in walked:
             if op.key in PUBLIC:
                 continue
             for call in calls(op, world.a):
@@ -342,6 +346,19 @@ def test_every_api_route_needs_a_valid_token(world: World) -> None:
                 scheme = "AICC-Signature" if op.key in SIGNED else "Bearer"
                 assert got.headers.get("www-authenticate") == scheme
                 world.check_answer(got, call, f"B ({what})")
+
+
+def _one_a_resource(ops: list[Op]) -> list[Op]:
+    """The first operation of each resource (`/api/v1/jobs...`, `/v1/files...`), and every
+    signed one."""
+    seen: set[str] = set()
+    kept = []
+    for op in ops:
+        resource = "/".join(op.path.split("/")[:4])
+        if op.key in SIGNED or resource not in seen:
+            kept.append(op)
+            seen.add(resource)
+    return kept
 
 
 def test_roles_inside_one_tenant(world: World) -> None:

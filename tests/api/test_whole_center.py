@@ -201,7 +201,10 @@ def test_every_page_as_every_role_in_both_languages(world: World, role: str) -> 
     pages = _pages(w)
     assert len(pages) >= 50, pages
     shown = 0
-    for language in LANGUAGES:
+    # What a page reads does not depend on its language: on PostgreSQL the Chinese walk alone
+    # (it checks the translations as well), both on SQLite.
+    languages = LANGUAGES if w.state.db.dialect == "sqlite" else ("zh-CN",)
+    for language in languages:
         browser = _signed_in(w, role, language)
         for page in pages:
             answer = browser.get(page, follow_redirects=False)
@@ -217,7 +220,8 @@ def test_every_page_as_every_role_in_both_languages(world: World, role: str) -> 
                     untranslated[f"{language} {page}"] = found
     assert not failures, f"as {role}:\n" + "\n".join(failures)
     assert not untranslated, f"as {role}, English on Chinese pages or raw keys: {untranslated}"
-    assert shown >= len(pages) // 2, f"as {role}: {shown} pages shown of {2 * len(pages)}"
+    walked = len(languages) * len(pages)
+    assert shown >= walked // 4, f"as {role}: {shown} pages shown of {walked}"
 
 
 @pytest.mark.parametrize("role", ROLES)
