@@ -78,11 +78,7 @@ def templates_publish(
         who,
         state.chunks,
         {path: text.encode() for path, text in body.files.items()},
-        project=body.project,
-        visibility=body.visibility,
-        licence=body.licence,
-        price=body.price,
-        description=body.description,
+        **body.model_dump(exclude={"files"}),
     )
     return catalog.of(session, template)
 
