@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
@@ -10,11 +10,25 @@ from fastapi.responses import PlainTextResponse
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.core import periods
+from aicc.core.pricing import PricePlan
 from aicc.services.billing import adjustments, budgets, credits, invoices, plans, records, views
 from aicc.services.common import utcnow
 from aicc.services.jobs import jobs, metering
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
+
+
+class Counted(TypedDict):
+    """What invoices and budgets are counted in: the site's time zone (months begin at its
+    midnight) and its default price plan."""
+
+    zone: str
+    default: PricePlan
+
+
+def _counted(state: StateDep) -> Counted:
+    settings = state.settings
+    return Counted(zone=settings.site.timezone, default=settings.pricing)
 
 
 @router.get("/price-plans", response_model=views.PricePlanVersions)
@@ -103,16 +117,17 @@ def budgets_list(
 ) -> dict[str, Any]:
     """Budgets the caller may see, with this month's `spent`, `committed` (running jobs until
     their declared end) and `left`."""
-    settings = state.settings
-    found = budgets.budgets(
-        session,
-        who,
-        running=metering.running_for(session, who),
-        now=utcnow(),
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    running = metering.running_for(session, who)
+    found = budgets.budgets(session, who, running=running, now=utcnow(), **_counted(state))
     return paging.cut(found)
+
+
+def _set_budget(
+    state: StateDep, session: SessionDep, who: CurrentUser, body: budgets.BudgetIn, **owner: str
+) -> views.Budget:
+    """Set the budget of `owner`: `project_id=` or `org_id=`."""
+    running = metering.running_for(session, who)
+    return budgets.set_budget(session, who, body, running=running, **owner, **_counted(state))
 
 
 @router.put("/projects/{project_id}/budget", response_model=views.Budget)
@@ -120,16 +135,7 @@ def project_budget_set(
     project_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> views.Budget:
     """A project's monthly limit and alert thresholds. Its organization's admins."""
-    settings = state.settings
-    return budgets.set_budget(
-        session,
-        who,
-        body,
-        running=metering.running_for(session, who),
-        project_id=project_id,
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    return _set_budget(state, session, who, body, project_id=project_id)
 
 
 @router.put("/orgs/{org_id}/budget", response_model=views.Budget)
@@ -137,16 +143,7 @@ def org_budget_set(
     org_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> views.Budget:
     """An organization's monthly limit and alert thresholds. Its admins, center admins."""
-    settings = state.settings
-    return budgets.set_budget(
-        session,
-        who,
-        body,
-        org_id=org_id,
-        running=metering.running_for(session, who),
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    return _set_budget(state, session, who, body, org_id=org_id)
 
 
 @router.delete("/budgets/{budget_id}", status_code=204, response_model=None)
@@ -182,16 +179,9 @@ def _invoice(
     org: str | None,
     project: str | None,
 ) -> invoices.Invoice:
-    settings = state.settings
-    return invoices.read(
-        session,
-        who,
-        month=month or periods.month_of(utcnow(), settings.site.timezone),
-        org_id=org,
-        project=project,
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    counted = _counted(state)
+    month = month or periods.month_of(utcnow(), counted["zone"])
+    return invoices.read(session, who, month=month, org_id=org, project=project, **counted)
 
 
 @router.get("/bills", response_model=views.Bill)
@@ -235,11 +225,7 @@ def bills_issue(
     body: invoices.IssueIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> views.Bill:
     """Freeze an organization's invoice of a month. Admins; 409 when already issued."""
-    settings = state.settings
-    found = invoices.issue(
-        session, who, body, zone=settings.site.timezone, default=settings.pricing
-    )
-    return found.bill()
+    return invoices.issue(session, who, body, **_counted(state)).bill()
 
 
 @router.post("/bills/adjustments", status_code=201, response_model=views.Adjustment)
