@@ -40,25 +40,21 @@ def _use(row: dict[str, Any]) -> str:
     return f"{use.get('in_use', 0)} used / {use.get('lent', 0)} lent / {use.get('idle', 0)} idle"
 
 
+#: What a lease is, first in both its row of `list` and its fields in `get`.
+_LEASE = [
+    ID,
+    col("ORG", "org"),
+    col("STATE", "state"),
+    Column("HOLDS", _held),
+    col("FROM", "starts_at", local_time),
+    col("TO", "ends_at", local_time),
+]
 LEASES = Noun(
     "lease",
-    [
-        ID,
-        col("ORG", "org"),
-        col("STATE", "state"),
-        Column("HOLDS", _held),
-        col("FROM", "starts_at", local_time),
-        col("TO", "ends_at", local_time),
-        Column("USE", _use),
-    ],
+    [*_LEASE, Column("USE", _use)],
     empty="no leases",
     fields=[
-        ID,
-        col("ORG", "org"),
-        col("STATE", "state"),
-        Column("HOLDS", _held),
-        col("FROM", "starts_at", local_time),
-        col("TO", "ends_at", local_time),
+        *_LEASE,
         col("TIER", "tier"),
         col("PLAN", "plan"),
         col("LENDS", "lends"),
