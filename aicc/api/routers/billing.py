@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
@@ -175,27 +175,24 @@ def _invoice(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
-    month: str | None,
-    org: str | None,
-    project: str | None,
+    month: str | None = None,
+    org: str | None = None,
+    project: str | None = None,
 ) -> invoices.Invoice:
+    """The invoice `/bills` shows and `/bills/export` writes, from their query parameters."""
     counted = _counted(state)
     month = month or periods.month_of(utcnow(), counted["zone"])
     return invoices.read(session, who, month=month, org_id=org, project=project, **counted)
 
 
+InvoiceDep = Annotated[invoices.Invoice, Depends(_invoice)]
+
+
 @router.get("/bills", response_model=views.Bill)
-def bills_show(
-    who: CurrentUser,
-    state: StateDep,
-    session: SessionDep,
-    month: str | None = None,
-    org: str | None = None,
-    project: str | None = None,
-) -> views.Bill:
+def bills_show(invoice: InvoiceDep) -> views.Bill:
     """An organization's invoice of a month (default: the caller's, this month): the issued one,
     or the draft as of now. Members see the lines of their projects; `project` narrows it."""
-    return _invoice(who, state, session, month, org, project).bill()
+    return invoice.bill()
 
 
 class CSVResponse(PlainTextResponse):
@@ -205,16 +202,8 @@ class CSVResponse(PlainTextResponse):
 
 
 @router.get("/bills/export", response_class=CSVResponse, response_model=None)
-def bills_export(
-    who: CurrentUser,
-    state: StateDep,
-    session: SessionDep,
-    month: str | None = None,
-    org: str | None = None,
-    project: str | None = None,
-) -> Response:
+def bills_export(invoice: InvoiceDep) -> Response:
     """The same invoice as CSV: one row per line and a TOTAL row."""
-    invoice = _invoice(who, state, session, month, org, project)
     name = f"aicc-{invoice.org_id}-{invoice.period}.csv"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return CSVResponse(invoices.to_csv(invoice), headers=headers)
