@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Dedicated capacity (leases) of organizations.", no_args_is_help=True)
 
+LeaseArg = Annotated[str, typer.Argument(help="Lease id.")]
+
 
 def _held(row: dict[str, Any]) -> str:
     devices = row.get("devices") or []
@@ -70,7 +72,7 @@ LEASES.get(app)(
     LEASES.call(
         "get",
         "One lease: what it holds, how it is used, your jobs on it and waiting.",
-        lease=Annotated[str, typer.Argument(help="Lease id.")],
+        lease=LeaseArg,
     )
 )
 
@@ -110,7 +112,7 @@ LEASES.action(app, "end", done=lambda lease: f"ended lease {lease.get('id')}")(
     LEASES.call(
         "end",
         "End a lease now (center admins).",
-        lease=Annotated[str, typer.Argument(help="Lease id.")],
+        lease=LeaseArg,
     )
 )
 
@@ -129,7 +131,7 @@ INCIDENT_COLUMNS = [
 @app.command("report")
 @handle_errors
 def lease_report(
-    lease: Annotated[str, typer.Argument(help="Lease id.")],
+    lease: LeaseArg,
     month: Annotated[
         str | None, typer.Option(help="YYYY-MM (default: this month, billing time zone).")
     ] = None,
