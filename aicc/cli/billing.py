@@ -27,6 +27,7 @@ from aicc.cli.output import (
 )
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization id (org_...).")]
+OrgRequired = Annotated[str, typer.Option("--org", help="Organization id (org_...).")]
 ModelsOption = Annotated[
     list[str] | None, typer.Option("--accelerator", "-a", help="Only this model; repeatable.")
 ]
@@ -457,7 +458,7 @@ INVOICES.list(invoice_app)(
 )
 def invoice_issue(
     api: "Client",
-    org: Annotated[str, typer.Option("--org", help="Organization id (org_...).")],
+    org: OrgRequired,
     month: Annotated[str, typer.Option(help="YYYY-MM.")],
 ) -> "Bill":
     """Freeze an organization's invoice of a month (admins). It never changes afterwards."""
@@ -471,7 +472,7 @@ def invoice_issue(
 )
 def invoice_adjust(
     api: "Client",
-    org: Annotated[str, typer.Option("--org", help="Organization id (org_...).")],
+    org: OrgRequired,
     month: Annotated[str, typer.Option(help="The open month that carries it, YYYY-MM.")],
     amount: Annotated[str, typer.Option(help="Signed amount; negative credits the tenant.")],
     description: Annotated[str, typer.Option(help="Why, as the tenant will read it.")],

@@ -67,16 +67,21 @@ RATING = Column("RATING", rating_text, justify="right")
 USES = col("USES", "uses", justify="right")
 RATED_FIELDS = [col("RATING", "rating", lambda r: f"{r:g} of 5"), col("RATINGS", "ratings"), USES]
 
+#: What a set holds, in its row of `list` and its fields in `get`: its latest version, files,
+#: their size and what storing them takes.
+_HOLDS = [
+    col("LATEST", "latest"),
+    col("FILES", "file_count"),
+    col("SIZE", "logical_bytes", size_text),
+    col("STORED", "stored_bytes", size_text),
+]
 DATASETS = Noun(
     "data set",
     [
         col("NAME", "name"),
         PROJECT,
         col("VISIBILITY", "visibility"),
-        col("LATEST", "latest"),
-        col("FILES", "file_count"),
-        col("SIZE", "logical_bytes", size_text),
-        col("STORED", "stored_bytes", size_text),
+        *_HOLDS,
         RATING,
         USES,
         col("UPDATED", "updated_at", local_time),
@@ -92,10 +97,7 @@ DATASETS = Noun(
         col("SOURCE", "source"),
         col("TAGS", "tags", lambda tags: ", ".join(tags or []) or None),
         col("REGION", "region"),
-        col("LATEST", "latest"),
-        col("FILES", "file_count"),
-        col("SIZE", "logical_bytes", size_text),
-        col("STORED", "stored_bytes", size_text),
+        *_HOLDS,
         *RATED_FIELDS,
         CREATED,
     ],

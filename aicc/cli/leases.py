@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Dedicated capacity (leases) of organizations.", no_args_is_help=True)
 
+LeaseArg = Annotated[str, typer.Argument(help="Lease id.")]
+
 
 def _held(row: dict[str, Any]) -> str:
     devices = row.get("devices") or []
@@ -40,25 +42,21 @@ def _use(row: dict[str, Any]) -> str:
     return f"{use.get('in_use', 0)} used / {use.get('lent', 0)} lent / {use.get('idle', 0)} idle"
 
 
+#: What a lease is, first in both its row of `list` and its fields in `get`.
+_LEASE = [
+    ID,
+    col("ORG", "org"),
+    col("STATE", "state"),
+    Column("HOLDS", _held),
+    col("FROM", "starts_at", local_time),
+    col("TO", "ends_at", local_time),
+]
 LEASES = Noun(
     "lease",
-    [
-        ID,
-        col("ORG", "org"),
-        col("STATE", "state"),
-        Column("HOLDS", _held),
-        col("FROM", "starts_at", local_time),
-        col("TO", "ends_at", local_time),
-        Column("USE", _use),
-    ],
+    [*_LEASE, Column("USE", _use)],
     empty="no leases",
     fields=[
-        ID,
-        col("ORG", "org"),
-        col("STATE", "state"),
-        Column("HOLDS", _held),
-        col("FROM", "starts_at", local_time),
-        col("TO", "ends_at", local_time),
+        *_LEASE,
         col("TIER", "tier"),
         col("PLAN", "plan"),
         col("LENDS", "lends"),
@@ -74,7 +72,7 @@ LEASES.get(app)(
     LEASES.call(
         "get",
         "One lease: what it holds, how it is used, your jobs on it and waiting.",
-        lease=Annotated[str, typer.Argument(help="Lease id.")],
+        lease=LeaseArg,
     )
 )
 
@@ -114,7 +112,7 @@ LEASES.action(app, "end", done=lambda lease: f"ended lease {lease.get('id')}")(
     LEASES.call(
         "end",
         "End a lease now (center admins).",
-        lease=Annotated[str, typer.Argument(help="Lease id.")],
+        lease=LeaseArg,
     )
 )
 
@@ -133,7 +131,7 @@ INCIDENT_COLUMNS = [
 @app.command("report")
 @handle_errors
 def lease_report(
-    lease: Annotated[str, typer.Argument(help="Lease id.")],
+    lease: LeaseArg,
     month: Annotated[
         str | None, typer.Option(help="YYYY-MM (default: this month, billing time zone).")
     ] = None,

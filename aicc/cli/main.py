@@ -37,6 +37,7 @@ from aicc.cli import (
     tenancy,
     tokens,
 )
+from aicc.cli.backups import DbOption, HomeOption
 from aicc.cli.output import client, env_pairs, fail, handle_errors, print_json, status
 
 app = typer.Typer(
@@ -113,12 +114,8 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Port to listen on (default 8080).")
     ] = None,
-    home: Annotated[
-        Path | None, typer.Option(help="State directory (default $AICC_HOME or ~/.aicc).")
-    ] = None,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Database URL (default SQLite in the home).")
-    ] = None,
+    home: HomeOption = None,
+    db: DbOption = None,
     executor: Annotated[
         str | None, typer.Option(help="Where jobs run: local (default), slurm, ray or kubernetes.")
     ] = None,

@@ -51,6 +51,7 @@ WINDOWS = Noun(
     sdk="maintenance",
 )
 
+WindowArg = Annotated[str, typer.Argument(help="Window id.")]
 From = Annotated[str, typer.Option("--from", help="When it starts: ISO 8601, now, +2h...")]
 To = Annotated[str, typer.Option("--to", help="When it ends: ISO 8601, +4h...")]
 
@@ -65,9 +66,7 @@ def maintenance_list(
 
 
 @WINDOWS.get(app)
-def maintenance_get(
-    api: "Client", window: Annotated[str, typer.Argument(help="Window id.")]
-) -> Any:
+def maintenance_get(api: "Client", window: WindowArg) -> Any:
     """One window."""
     return api.maintenance.get(window)
 
@@ -91,8 +90,6 @@ def maintenance_create(
 
 
 @WINDOWS.action(app, "cancel", done=lambda w: f"cancelled maintenance window {w.get('id')}")
-def maintenance_cancel(
-    api: "Client", window: Annotated[str, typer.Argument(help="Window id.")]
-) -> Any:
+def maintenance_cancel(api: "Client", window: WindowArg) -> Any:
     """Call a window off (center admins); one going on gives its nodes back now."""
     return api.maintenance.cancel(window)

@@ -146,6 +146,9 @@ def _facts(facts: Json | None) -> str | None:
 
 #: A model's name, for the commands that change the model itself.
 ModelName = Annotated[str, typer.Argument()]
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", help="A hyperparameter, KEY=VALUE (repeat).")
+]
 
 MODELS.list(app)(
     MODELS.call(
@@ -483,9 +486,7 @@ def template_run(
         str | None,
         typer.Option(help="NAME@N to train on; the template's example data if left out."),
     ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="A hyperparameter, KEY=VALUE (repeat).")
-    ] = None,
+    set_: SetOption = None,
     column: Annotated[
         list[str] | None,
         typer.Option(help="Map a template column to yours, TEMPLATE=YOURS (repeat)."),
@@ -568,9 +569,7 @@ def model_train(
         list[str] | None,
         typer.Option(help="Another role's column, ROLE=COLUMN (time=date for a series)."),
     ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="A hyperparameter, KEY=VALUE (repeat).")
-    ] = None,
+    set_: SetOption = None,
     project: ProjectOption = None,
     as_json: JsonFlag = False,
     wait: Annotated[

@@ -37,6 +37,8 @@ OPENB_ORIGIN = (
 )
 
 
+#: Every simulation prints its results as a table, or as JSON with this flag.
+SimJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 PhillyTrace = Annotated[
     Path | None,
     typer.Option(
@@ -181,7 +183,7 @@ def openb_command(
             "'node-order' (first in a seeded node order, as the FGD authors' simulator).",
         ),
     ] = "random",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: SimJson = False,
 ) -> None:
     """Replay the FGD paper's openb experiment (docs/benchmarks-protocol.md §1) with one policy.
 
@@ -289,7 +291,7 @@ def jobs_command(
             show_default=False,
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: SimJson = False,
 ) -> None:
     """Replay a job trace's arrivals through the whole scheduler (quotas, fair share, gangs,
     backfill, preemption) on a cluster of GPUS, and report completion times and fairness.
@@ -434,7 +436,7 @@ def green_command(
         ),
     ] = "seasonal",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample and the share.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: SimJson = False,
 ) -> None:
     """Replay a job trace with a share of deferrable jobs against a year of hourly grid carbon,
     under four policies: carbon-blind, threshold (wait for an hour below the last week's 30th

@@ -32,6 +32,9 @@ org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 project_app = typer.Typer(help="Projects inside an organization.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 
+OrgId = Annotated[str, typer.Argument(help="Organization id (org_...).")]
+ProjectId = Annotated[str, typer.Argument(help="Project id (prj_...).")]
+DisplayName = Annotated[str | None, typer.Option(help="Name shown to people.")]
 KindOption = Annotated[
     str | None,
     typer.Option(
@@ -61,7 +64,7 @@ ORGS.list(org_app)(ORGS.call("list", "Organizations you can see."))
 def org_create(
     api: "Client",
     name: Annotated[str, typer.Argument(help="Short name (lowercase, digits, -).")],
-    display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+    display_name: DisplayName = None,
     kind: KindOption = None,
 ) -> "Org":
     """Create an organization (admins)."""
@@ -71,9 +74,9 @@ def org_create(
 @ORGS.action(org_app, "update", "updated")
 def org_update(
     api: "Client",
-    org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
+    org_id: OrgId,
     kind: KindOption = None,
-    display_name: Annotated[str | None, typer.Option(help="Name shown to people.")] = None,
+    display_name: DisplayName = None,
 ) -> "Org":
     """Change an organization's kind or display name (center admins)."""
     return api.orgs.update(org_id, kind=kind, display_name=display_name)
@@ -110,7 +113,7 @@ def project_create(
 @project_app.command("add-member")
 @handle_errors
 def project_add_member(
-    project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
+    project_id: ProjectId,
     user_id: Annotated[str, typer.Argument(help="User id.")],
     as_json: JsonFlag = False,
 ) -> None:
@@ -146,7 +149,7 @@ MaxOption = Annotated[
 @ORGS.action(org_app, "quota", "quota set")
 def org_quota(
     api: "Client",
-    org_id: Annotated[str, typer.Argument(help="Organization id (org_...).")],
+    org_id: OrgId,
     guaranteed: QuotaOption = None,
     max_: MaxOption = None,
 ) -> "Org":
@@ -157,7 +160,7 @@ def org_quota(
 @PROJECTS.action(project_app, "quota", "quota set")
 def project_quota(
     api: "Client",
-    project_id: Annotated[str, typer.Argument(help="Project id (prj_...).")],
+    project_id: ProjectId,
     guaranteed: QuotaOption = None,
     max_: MaxOption = None,
 ) -> "Project":

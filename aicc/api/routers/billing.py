@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from aicc.api.deps import CurrentUser, SessionDep, StateDep
 from aicc.api.paging import PageArgs
 from aicc.core import periods
+from aicc.core.pricing import PricePlan
 from aicc.services.billing import adjustments, budgets, credits, invoices, plans, records, views
 from aicc.services.common import utcnow
 from aicc.services.jobs import jobs, metering
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
+
+
+class Counted(TypedDict):
+    """What invoices and budgets are counted in: the site's time zone (months begin at its
+    midnight) and its default price plan."""
+
+    zone: str
+    default: PricePlan
+
+
+def _counted(state: StateDep) -> Counted:
+    settings = state.settings
+    return Counted(zone=settings.site.timezone, default=settings.pricing)
 
 
 @router.get("/price-plans", response_model=views.PricePlanVersions)
@@ -103,16 +117,17 @@ def budgets_list(
 ) -> dict[str, Any]:
     """Budgets the caller may see, with this month's `spent`, `committed` (running jobs until
     their declared end) and `left`."""
-    settings = state.settings
-    found = budgets.budgets(
-        session,
-        who,
-        running=metering.running_for(session, who),
-        now=utcnow(),
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    running = metering.running_for(session, who)
+    found = budgets.budgets(session, who, running=running, now=utcnow(), **_counted(state))
     return paging.cut(found)
+
+
+def _set_budget(
+    state: StateDep, session: SessionDep, who: CurrentUser, body: budgets.BudgetIn, **owner: str
+) -> views.Budget:
+    """Set the budget of `owner`: `project_id=` or `org_id=`."""
+    running = metering.running_for(session, who)
+    return budgets.set_budget(session, who, body, running=running, **owner, **_counted(state))
 
 
 @router.put("/projects/{project_id}/budget", response_model=views.Budget)
@@ -120,16 +135,7 @@ def project_budget_set(
     project_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> views.Budget:
     """A project's monthly limit and alert thresholds. Its organization's admins."""
-    settings = state.settings
-    return budgets.set_budget(
-        session,
-        who,
-        body,
-        running=metering.running_for(session, who),
-        project_id=project_id,
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    return _set_budget(state, session, who, body, project_id=project_id)
 
 
 @router.put("/orgs/{org_id}/budget", response_model=views.Budget)
@@ -137,16 +143,7 @@ def org_budget_set(
     org_id: str, body: budgets.BudgetIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> views.Budget:
     """An organization's monthly limit and alert thresholds. Its admins, center admins."""
-    settings = state.settings
-    return budgets.set_budget(
-        session,
-        who,
-        body,
-        org_id=org_id,
-        running=metering.running_for(session, who),
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
+    return _set_budget(state, session, who, body, org_id=org_id)
 
 
 @router.delete("/budgets/{budget_id}", status_code=204, response_model=None)
@@ -178,34 +175,24 @@ def _invoice(
     who: CurrentUser,
     state: StateDep,
     session: SessionDep,
-    month: str | None,
-    org: str | None,
-    project: str | None,
-) -> invoices.Invoice:
-    settings = state.settings
-    return invoices.read(
-        session,
-        who,
-        month=month or periods.month_of(utcnow(), settings.site.timezone),
-        org_id=org,
-        project=project,
-        zone=settings.site.timezone,
-        default=settings.pricing,
-    )
-
-
-@router.get("/bills", response_model=views.Bill)
-def bills_show(
-    who: CurrentUser,
-    state: StateDep,
-    session: SessionDep,
     month: str | None = None,
     org: str | None = None,
     project: str | None = None,
-) -> views.Bill:
+) -> invoices.Invoice:
+    """The invoice `/bills` shows and `/bills/export` writes, from their query parameters."""
+    counted = _counted(state)
+    month = month or periods.month_of(utcnow(), counted["zone"])
+    return invoices.read(session, who, month=month, org_id=org, project=project, **counted)
+
+
+InvoiceDep = Annotated[invoices.Invoice, Depends(_invoice)]
+
+
+@router.get("/bills", response_model=views.Bill)
+def bills_show(invoice: InvoiceDep) -> views.Bill:
     """An organization's invoice of a month (default: the caller's, this month): the issued one,
     or the draft as of now. Members see the lines of their projects; `project` narrows it."""
-    return _invoice(who, state, session, month, org, project).bill()
+    return invoice.bill()
 
 
 class CSVResponse(PlainTextResponse):
@@ -215,16 +202,8 @@ class CSVResponse(PlainTextResponse):
 
 
 @router.get("/bills/export", response_class=CSVResponse, response_model=None)
-def bills_export(
-    who: CurrentUser,
-    state: StateDep,
-    session: SessionDep,
-    month: str | None = None,
-    org: str | None = None,
-    project: str | None = None,
-) -> Response:
+def bills_export(invoice: InvoiceDep) -> Response:
     """The same invoice as CSV: one row per line and a TOTAL row."""
-    invoice = _invoice(who, state, session, month, org, project)
     name = f"aicc-{invoice.org_id}-{invoice.period}.csv"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return CSVResponse(invoices.to_csv(invoice), headers=headers)
@@ -235,11 +214,7 @@ def bills_issue(
     body: invoices.IssueIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> views.Bill:
     """Freeze an organization's invoice of a month. Admins; 409 when already issued."""
-    settings = state.settings
-    found = invoices.issue(
-        session, who, body, zone=settings.site.timezone, default=settings.pricing
-    )
-    return found.bill()
+    return invoices.issue(session, who, body, **_counted(state)).bill()
 
 
 @router.post("/bills/adjustments", status_code=201, response_model=views.Adjustment)

@@ -38,12 +38,8 @@ def keys_create(
         session,
         who,
         project=project,
-        name=body.name,
-        deployments=body.deployments,
-        rpm=body.rpm,
-        tokens_per_month=body.tokens_per_month,
-        tier=body.tier,
         default_plan=state.settings.pricing,
+        **body.model_dump(),
     )
 
 

@@ -27,17 +27,7 @@ def leases_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict
 
 @router.post("/leases", response_model=Lease, status_code=201)
 def leases_create(body: LeaseIn, who: CurrentUser, session: SessionDep) -> Lease:
-    ask = leases.Ask(
-        org=body.org,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        nodes=body.nodes,
-        pool=body.pool,
-        devices=body.devices,
-        tier=body.tier,
-        plan=body.plan,
-        lends=body.lend,
-    )
+    ask = leases.Ask(lends=body.lend, **body.model_dump(exclude={"lend"}))
     return leased.show(session, leases.create(session, who, ask, now=utcnow()))
 
 

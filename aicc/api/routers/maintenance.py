@@ -29,17 +29,7 @@ def maintenance_create(
     body: MaintenanceIn, who: CurrentUser, session: SessionDep
 ) -> MaintenanceWindow:
     """Announce a window (center admins); the organizations it touches are told."""
-    window = maintenance.create(
-        session,
-        who,
-        nodes=body.nodes,
-        rack=body.rack,
-        pool=body.pool,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        reason=body.reason,
-        now=utcnow(),
-    )
+    window = maintenance.create(session, who, now=utcnow(), **body.model_dump())
     session.flush()
     windows_told.announce(session, window.id)
     return window

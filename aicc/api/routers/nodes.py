@@ -91,17 +91,7 @@ def nodes_bmc_put(
     name: str, body: BmcIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> Bmc:
     """Name the node's BMC (Redfish) or change it; the password is sealed and never shown."""
-    return bmc.configure(
-        session,
-        who,
-        sealer=state.sealer,
-        node=name,
-        address=body.address,
-        username=body.username,
-        password=body.password,
-        verify_tls=body.verify_tls,
-        interval_s=body.interval_s,
-    )
+    return bmc.configure(session, who, sealer=state.sealer, node=name, **body.model_dump())
 
 
 @router.delete("/{name}/bmc", status_code=204)

@@ -42,16 +42,10 @@ def notebooks_create(
     return notebooks.create(
         session,
         who,
-        name=body.name,
-        project=body.project,
-        resources=body.resources.model_dump(mode="json"),
-        idle_timeout_s=body.idle_timeout_s,
-        datasets=body.datasets,
         default_idle_timeout_s=state.settings.notebooks.idle_timeout_s,
-        start=body.start,
         engines=state.executors,
-        image=body.image,
         limits=SubmitLimits.of(state.settings),
+        **body.model_dump(mode="json"),
     )
 
 

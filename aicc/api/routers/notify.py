@@ -4,7 +4,8 @@ route waits on a receiver: a test message is queued (202) and its result polled.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Collection
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -16,8 +17,21 @@ from aicc.api.paging import Cursor, PageArgs
 from aicc.api.schemas.notify import ChannelIn, ChannelPatch, ReadIn
 from aicc.services.notify import channels, inbox
 from aicc.services.notify.views import Channel, Inbox, TestSent
+from aicc.store.sealing import Sealer
 
 router = APIRouter(prefix="/api/v1/notify", tags=["notify"])
+
+
+class Addressing(TypedDict):
+    """What a channel's address is written with: the sealer of its secrets, and the private
+    hosts a webhook may reach (`notify.private_hosts`)."""
+
+    sealer: Sealer
+    private_hosts: Collection[str]
+
+
+def _addressing(state: StateDep) -> Addressing:
+    return Addressing(sealer=state.sealer, private_hosts=state.settings.notify.private_hosts)
 
 
 @router.get("/channels", response_model=schemas.Page[Channel])
@@ -34,13 +48,7 @@ def channels_list(
 def channels_create(
     body: ChannelIn, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> Channel:
-    return channels.create(
-        session,
-        who,
-        sealer=state.sealer,
-        private_hosts=state.settings.notify.private_hosts,
-        **body.model_dump(),
-    )
+    return channels.create(session, who, **_addressing(state), **body.model_dump())
 
 
 @router.get("/channels/{channel_id}", response_model=Channel)
@@ -52,14 +60,7 @@ def channels_get(channel_id: str, who: CurrentUser, session: SessionDep) -> Chan
 def channels_update(
     channel_id: str, body: ChannelPatch, who: CurrentUser, state: StateDep, session: SessionDep
 ) -> Channel:
-    return channels.update(
-        session,
-        who,
-        channel_id,
-        sealer=state.sealer,
-        private_hosts=state.settings.notify.private_hosts,
-        **body.model_dump(),
-    )
+    return channels.update(session, who, channel_id, **_addressing(state), **body.model_dump())
 
 
 @router.delete("/channels/{channel_id}", response_model=Channel)

@@ -78,11 +78,7 @@ def templates_publish(
         who,
         state.chunks,
         {path: text.encode() for path, text in body.files.items()},
-        project=body.project,
-        visibility=body.visibility,
-        licence=body.licence,
-        price=body.price,
-        description=body.description,
+        **body.model_dump(exclude={"files"}),
     )
     return catalog.of(session, template)
 
@@ -126,9 +122,7 @@ def templates_run(
             who,
             state.blobs,
             name,
-            **body.shared(),
-            model=body.model,
-            queue=body.queue,
+            **body.model_dump(),
             store=state.chunks,
             zone=state.settings.site.timezone,
             idempotency_key=idempotency_key,

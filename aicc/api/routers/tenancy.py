@@ -97,16 +97,8 @@ def users_list(who: CurrentUser, session: SessionDep, paging: PageArgs) -> dict[
 
 @router.post("/users", response_model=views.User, status_code=201)
 def users_create(body: schemas.UserIn, who: CurrentUser, session: SessionDep) -> views.User:
-    return tenancy.create_user(
-        session,
-        who,
-        name=body.name,
-        role=body.role,
-        org_id=body.org_id,
-        project_ids=body.projects,
-        password=body.password,
-        email=body.email,
-    )
+    fields = body.model_dump(exclude={"projects"})
+    return tenancy.create_user(session, who, project_ids=body.projects, **fields)
 
 
 @router.get("/users/{user_id}", response_model=views.User)
@@ -168,12 +160,8 @@ def queues_create(body: schemas.QueueIn, who: CurrentUser, session: SessionDep) 
         session,
         who,
         project=tenancy.resolve_project(session, who, body.project),
-        name=body.name,
-        priority=body.priority,
         max_runtime_s=runtime,
-        max_pending=body.max_pending,
-        max_running=body.max_running,
-        max_replicas_per_job=body.max_replicas_per_job,
+        **body.model_dump(exclude={"project", "max_runtime"}),
     )
 
 
@@ -188,9 +176,7 @@ def tokens_create(body: schemas.TokenIn, who: CurrentUser, session: SessionDep) 
         session,
         who,
         user_id=body.user_id or who.user_id,
-        name=body.name,
-        expires_in_days=body.expires_in_days,
-        scopes=body.scopes,
+        **body.model_dump(exclude={"user_id"}),
     )
     return token.model_copy(update={"secret": secret})
 

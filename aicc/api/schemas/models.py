@@ -111,13 +111,4 @@ class RunIn(Body):
         """What a run and its estimate both take from the body (`model` and `queue` are the
         run's alone), as keyword arguments of `template_runs.run` and
         `template_estimate.estimate`."""
-        return {
-            "data": self.data,
-            "params": dict(self.params),
-            "columns": dict(self.columns),
-            "project": self.project,
-            "gpus": self.gpus,
-            "cpu": self.cpu,
-            "search": self.search,
-            "trials": self.trials,
-        }
+        return self.model_dump(exclude={"model", "queue"})
