@@ -27,7 +27,7 @@ from aicc.core.meters import HOUR, MAX_GAP, HourPue, Outcome, Point
 from aicc.core.periods import hour_floor
 from aicc.core.tenancy import Principal
 from aicc.services.billing.views import Facility, FacilityHour, MeterStatus
-from aicc.services.common import Forbidden, utc
+from aicc.services.common import Forbidden, from_row, utc
 from aicc.store.tables.billing import FacilityHourRow, MeterSampleRow
 
 if TYPE_CHECKING:
@@ -196,17 +196,7 @@ def _meter_status(session: Session, names: Sequence[tuple[str, str]]) -> list[Me
 
 def _hour_view(row: FacilityHourRow, configured: Callable[[datetime], float]) -> FacilityHour:
     hour = utc(row.hour)
-    return FacilityHour(
-        hour=hour,
-        pue=row.pue,
-        configured_pue=configured(hour),
-        facility_kw=row.facility_kw,
-        it_kw=row.it_kw,
-        cooling_kw=row.cooling_kw,
-        facility_from=row.facility_from,
-        gap=row.gap,
-        missing=[str(m) for m in row.missing],
-    )
+    return from_row(FacilityHour, row, hour=hour, configured_pue=configured(hour))
 
 
 def _hours_between(session: Session, start: datetime, end: datetime) -> list[FacilityHourRow]:
