@@ -25,6 +25,7 @@ from aicc.services.common import (
     Invalid,
     NotFound,
     ServiceError,
+    from_row,
     utcnow,
 )
 from aicc.services.images import tokens
@@ -79,16 +80,13 @@ def _view(session: Session, row: ImageRepositoryRow, path: str, host: str) -> Im
     tags = session.scalars(
         select(ImageTagRow).where(ImageTagRow.repository_id == row.id).order_by(ImageTagRow.tag)
     ).all()
-    return Image(
-        id=row.id,
-        name=row.name,
+    return from_row(
+        Image,
+        row,
         repository=f"{path}/{row.name}",
         reference=f"{host}/{path}/{row.name}",
-        project_id=row.project_id,
-        visibility=row.visibility,
         tags=[ImageTag.model_validate(t, from_attributes=True) for t in tags],
         size_bytes=_distinct_bytes(session, ImageBlobRow.repository_id == row.id),
-        created_at=row.created_at,
     )
 
 

@@ -496,15 +496,11 @@ def submissions(session: Session, who: Principal, ref: str, *, now: datetime) ->
 
 def _submission(session: Session, row: ChallengeSubmissionRow, *, private_open: bool) -> Submission:
     team = session.get(ChallengeTeamRow, row.team_id)
-    return Submission(
-        id=row.id,
-        challenge_id=row.challenge_id,
+    return from_row(
+        Submission,
+        row,
         team=team.name if team else row.team_id,
-        model=row.model,
-        state=row.state,
-        public_score=row.public_score,
         private_score=row.private_score if private_open else None,
-        error=row.error,
         created_at=utc(row.created_at),
         scored_at=utc(row.scored_at) if row.scored_at else None,
         lineage=dict(row.lineage or {}),

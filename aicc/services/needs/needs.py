@@ -380,12 +380,10 @@ def _sees(who: Principal, row: NeedRow, question: NeedQuestionRow) -> bool:
 
 
 def _question(session: Session, row: NeedQuestionRow) -> Question:
-    return Question(
-        id=row.id,
-        need_id=row.need_id,
+    return from_row(
+        Question,
+        row,
         org=tenancy.org_name(session, row.org_id),
-        text=row.text,
-        answer=row.answer,
         answered_at=utc(row.answered_at) if row.answered_at else None,
         created_at=utc(row.created_at),
     )

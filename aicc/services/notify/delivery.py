@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from aicc.services.common import from_row
 from aicc.services.notify import formats
 from aicc.services.notify.senders import Outgoing
 from aicc.services.notify.views import Delivery
@@ -175,15 +176,5 @@ def of_event(session: Session, event_id: str) -> list[Delivery]:
     """How an event's deliveries went (for tests and the portal)."""
     query = select(NotifyDeliveryRow).where(NotifyDeliveryRow.event_id == event_id)
     return [
-        Delivery(
-            id=r.id,
-            channel_id=r.channel_id,
-            channel_kind=r.channel_kind,  # type: ignore[arg-type]
-            state=r.state,  # type: ignore[arg-type]
-            attempts=r.attempts,
-            next_at=r.next_at,
-            last_error=r.last_error,
-            delivered_at=r.delivered_at,
-        )
-        for r in session.scalars(query.order_by(NotifyDeliveryRow.created_at))
+        from_row(Delivery, r) for r in session.scalars(query.order_by(NotifyDeliveryRow.created_at))
     ]
