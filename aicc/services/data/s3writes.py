@@ -90,14 +90,7 @@ def open_staging(
     upload = _open(session, who, row.id)
     now = utcnow()
     if upload is None:
-        upload = UploadRow(
-            id=new_id("upl"),
-            dataset_id=row.id,
-            created_by=who.user_id,
-            created_at=now,
-            updated_at=now,
-            source=SOURCE,
-        )
+        upload = uploads.new_upload(who, row.id, now, source=SOURCE)
         try:
             with session.begin_nested():
                 session.add(upload)

@@ -98,6 +98,21 @@ def _held_parts(
         yield part, found
 
 
+def new_upload(
+    who: Principal, dataset_id: str, now: datetime, *, source: str | None = None
+) -> UploadRow:
+    """A new upload by the caller to data set `dataset_id`: a push's, or (`source`) an S3
+    writer's staging (`s3writes`)."""
+    return UploadRow(
+        id=new_id("upl"),
+        dataset_id=dataset_id,
+        created_by=who.user_id,
+        created_at=now,
+        updated_at=now,
+        source=source,
+    )
+
+
 def begin(
     session: Session,
     who: Principal,
@@ -134,13 +149,7 @@ def begin(
     )
     now = utcnow()
     if upload is None:
-        upload = UploadRow(
-            id=new_id("upl"),
-            dataset_id=row.id,
-            created_by=who.user_id,
-            created_at=now,
-            updated_at=now,
-        )
+        upload = new_upload(who, row.id, now)
         session.add(upload)
         session.flush()
     else:
