@@ -38,7 +38,7 @@ from aicc.core.tenancy import Principal
 from aicc.executors.jobfiles import JobFiles
 from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
 from aicc.services.data import chunks, datasets, manifests, storage, tablefiles
-from aicc.services.data.views import Committed, Received, UploadPlan
+from aicc.services.data.views import Committed, DatasetRef, Received, UploadPlan
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables.data import (
@@ -207,7 +207,7 @@ def ingest_into(
     session: Session,
     who: Principal,
     store: ChunkStore,
-    row: DatasetRow,
+    row: DatasetRow | DatasetRef,
     files: Iterable[tuple[str, bytes | BinaryIO]],
     message: str = "",
     *,
