@@ -83,14 +83,9 @@ def of(holder: Org | Project | Quoted) -> Quota:
 
 
 def _check(quota: Quota) -> None:
-    _refuse(quota.check(), "quota: {problems}")
-
-
-def _refuse(problems: list[str], message: str, **names: str) -> None:
-    """Refuse a quota with all that is wrong with it at once (`problems`), if anything is:
-    `message` places them as `{problems}`."""
+    problems = quota.check()
     if problems:
-        raise Invalid(message, **names, problems="; ".join(problems))
+        raise Invalid("quota: {problems}", problems="; ".join(problems))
 
 
 def _save(
@@ -149,7 +144,12 @@ def set_org(session: Session, who: Principal, org_id: str, body: QuotaIn) -> Org
         if above:
             holders = _holders(above, "max", key)
             problems.append(f"max {key} {_fmt(ceiling)} is less than its projects' max ({holders})")
-    _refuse(problems, "quota of organization {org}: {problems}; lower those first", org=org.name)
+    if problems:
+        raise Invalid(
+            "quota of organization {org}: {problems}; lower those first",
+            org=org.name,
+            problems="; ".join(problems),
+        )
     saved = _save(session, who, "org", org.id, quota, org_id=org.id)
     assert isinstance(saved, Org)
     return saved
@@ -189,7 +189,12 @@ def set_project(session: Session, who: Principal, project_id: str, body: QuotaIn
             problems.append(
                 f"max {key} {_fmt(want)} exceeds the organization's max ({_fmt(granted.max[key])})"
             )
-    _refuse(problems, "quota of project {project}: {problems}", project=project.name)
+    if problems:
+        raise Invalid(
+            "quota of project {project}: {problems}",
+            project=project.name,
+            problems="; ".join(problems),
+        )
     saved = _save(session, who, "project", project.id, quota, org_id=org.id)
     assert isinstance(saved, Project)
     return saved
