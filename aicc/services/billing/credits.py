@@ -357,7 +357,7 @@ def left(session: Session, row: VoucherRow) -> Decimal:
     return voucher_left(row, taken(session, row.org_id))
 
 
-def usable(
+def _usable(
     session: Session,
     who: Principal,
     voucher_id: str,
@@ -370,8 +370,7 @@ def usable(
 ) -> VoucherRow:
     """Voucher `voucher_id` of organization `org_id`, locked, where it can pay `amount` of
     `currency` for project `project_id` and is valid on day `until`; else a refusal that says
-    why (another organization's voucher, or one the caller may not see, is a 404). A check
-    too, where the row is not wanted (a challenge's subsidy voucher)."""
+    why (another organization's voucher, or one the caller may not see, is a 404)."""
     row = _locked(session, voucher_id)
     if row is None or row.org_id != org_id or not _may_see_voucher(who, row):
         raise NotFound("voucher {voucher_id} not found", voucher_id=voucher_id)
@@ -407,6 +406,32 @@ def usable(
     return row
 
 
+def check_usable(
+    session: Session,
+    who: Principal,
+    voucher_id: str,
+    amount: Decimal,
+    *,
+    org_id: str,
+    project_id: str,
+    currency: str,
+    until: date,
+) -> None:
+    """Refuse, saying why, unless voucher `voucher_id` of organization `org_id` can pay `amount`
+    of `currency` for project `project_id` and is valid on day `until` (a 404 for another
+    organization's voucher, or one the caller may not see)."""
+    _usable(
+        session,
+        who,
+        voucher_id,
+        amount,
+        org_id=org_id,
+        project_id=project_id,
+        currency=currency,
+        until=until,
+    )
+
+
 def hold(
     session: Session,
     who: Principal,
@@ -421,11 +446,11 @@ def hold(
 ) -> None:
     """Hold `amount` of the voucher for `reference` (a need's reward, valid until its deadline's
     day `until`): off its balance at once, so no invoice can spend it, until `release` gives
-    back what was not awarded. Refused as `usable` refuses."""
+    back what was not awarded. Refused as `check_usable` refuses."""
     amount = to_money(amount)
     if amount <= 0:
         raise Invalid("reward: a reward held from a voucher is above 0")
-    row = usable(
+    row = _usable(
         session,
         who,
         voucher_id,

@@ -26,8 +26,8 @@ with the answered requests and their prompt and completion tokens; serving hands
 over (`RequestUse`) and writes each one's record id back in the same transaction, so each
 answered request is on one record, once (services/serving/metering.py).
 
-Nodes and devices are read through their owner (nodes' census), the storage levels data sets and
-images append through services/levels.py; the device samples through telemetry's `Measured`,
+Nodes, devices and storage levels are read through their owners (nodes' census, data's and
+images' `level_starts` / `level_steps`); the device samples through telemetry's `Measured`,
 which the meter's builder hands down (`Samples`: telemetry sits above billing).
 
 Energy (kWh) of a record on real devices: Σ devices TDP × (idle + (1 − idle) × busy) × share
@@ -46,28 +46,27 @@ record's key written leaves it as it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from aicc.config import SiteSettings
 from aicc.core import accelerator_names, periods
 from aicc.core import energy as energy_model
 from aicc.core.energy import EnergyProfile
-from aicc.services import levels
 from aicc.services.billing import facility
 from aicc.services.billing.rating import BATCH, DATASETS, IMAGES
 from aicc.services.billing.views import Archive, ReplicaUse, RequestUse
+from aicc.services.data import storage as data_storage
+from aicc.services.images import images as image_store
 from aicc.services.nodes import census
 from aicc.services.tenancy import directory
 from aicc.store.tables.billing import UsageRow
-from aicc.store.tables.data import StorageLevelRow
-from aicc.store.tables.images import ImageStorageLevelRow
 
 US = timedelta(microseconds=1)
 LATE = timedelta(minutes=5)  # a data set change commits within this of the time it records
@@ -117,6 +116,15 @@ class Samples(Protocol):
     def node_power(
         self, node_id: str, start: datetime, end: datetime
     ) -> tuple[str, float] | None: ...
+
+
+# a storage level's owner: the first levels before a time (a select), a project's steps
+Levels = tuple[
+    Callable[[datetime], Select[str, datetime]],
+    Callable[[Session, str, datetime, datetime], list[tuple[datetime, int]]],
+]
+DATASET_LEVELS: Levels = (data_storage.level_starts, data_storage.level_steps)
+IMAGE_LEVELS: Levels = (image_store.level_starts, image_store.level_steps)
 
 
 @dataclass(frozen=True)
@@ -330,14 +338,14 @@ class Meter:
         `now`): one record per stretch of a constant level within a day, none while a project
         stores nothing. Passes resume from the end of the last record, so each stretch is
         recorded once."""
-        return self._levels(now, StorageLevelRow, DATASETS)
+        return self._levels(now, DATASET_LEVELS, DATASETS)
 
     def images(self, now: datetime) -> int:
         """Image storage of each project (the center registry's blobs its repositories refer
         to, `image_storage_levels`), recorded as `datasets` records data set storage."""
-        return self._levels(now, ImageStorageLevelRow, IMAGES)
+        return self._levels(now, IMAGE_LEVELS, IMAGES)
 
-    def _levels(self, now: datetime, table: levels.Levels, item: str) -> int:
+    def _levels(self, now: datetime, levels: Levels, item: str) -> int:
         midnight, _ = periods.day_bounds(periods.day_of(now - LATE, self.zone), self.zone)
         metered = {
             project_id: end
@@ -347,8 +355,9 @@ class Meter:
                 .group_by(UsageRow.project_id)
             )
         }
+        starts, steps_of = levels
         orgs = directory.project_orgs_joined()
-        first = levels.starts(table, midnight).subquery()
+        first = starts(midnight).subquery()
         projects = self.session.execute(
             select(first.c.project_id, orgs.c.org_id, first.c.first).join(
                 orgs, orgs.c.id == first.c.project_id
@@ -359,7 +368,7 @@ class Meter:
             since = metered.get(project_id) or began
             if since >= midnight:
                 continue
-            steps = [*levels.steps(self.session, table, project_id, since, midnight), (midnight, 0)]
+            steps = [*steps_of(self.session, project_id, since, midnight), (midnight, 0)]
             for (start, held), (end, _) in pairwise(steps):
                 if held and start < end:
                     written += self._held(project_id, org_id, held, start, end, now, item)

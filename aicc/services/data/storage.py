@@ -34,12 +34,13 @@ serializes its writers anyway (`store/db.py`: BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, func, select
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from aicc.core.units import STORAGE_QUOTA_KEY
-from aicc.services import levels
-from aicc.services.common import TooLarge
+from aicc.services.common import TooLarge, utcnow
 from aicc.services.tenancy import directory
 from aicc.store.tables.data import (
     DatasetChunkRow,
@@ -94,7 +95,50 @@ def changed(session: Session, project_id: str) -> int:
     """Record the project's level after a change (a new version, a deleted set); call it in
     the transaction of the change, after its rows are written. Returns the level."""
     session.flush()
-    return levels.record(session, StorageLevelRow, project_id, project_bytes(session, project_id))
+    level = project_bytes(session, project_id)
+    last = session.scalar(
+        select(StorageLevelRow.bytes)
+        .where(StorageLevelRow.project_id == project_id)
+        .order_by(StorageLevelRow.at.desc(), StorageLevelRow.id.desc())
+        .limit(1)
+    )
+    if last != level and (last is not None or level):
+        session.add(StorageLevelRow(project_id=project_id, bytes=level, at=utcnow()))
+    return level
+
+
+def level_starts(before: datetime) -> Select[str, datetime]:
+    """Each project's first level before `before`, as (project_id, first): a select for the
+    meter's own query, which joins the projects' organizations to it (one query)."""
+    at = StorageLevelRow.at
+    return (
+        select(StorageLevelRow.project_id, func.min(at).label("first"))
+        .where(at < before)
+        .group_by(StorageLevelRow.project_id)
+    )
+
+
+def level_steps(
+    session: Session, project_id: str, since: datetime, until: datetime
+) -> list[tuple[datetime, int]]:
+    """The project's level in force at `since` (0 before any), then each change in (since,
+    until), in order: the stretches the meter records."""
+    held = session.scalar(
+        select(StorageLevelRow.bytes)
+        .where(StorageLevelRow.project_id == project_id, StorageLevelRow.at <= since)
+        .order_by(StorageLevelRow.at.desc(), StorageLevelRow.id.desc())
+        .limit(1)
+    )
+    changes = session.execute(
+        select(StorageLevelRow.at, StorageLevelRow.bytes)
+        .where(
+            StorageLevelRow.project_id == project_id,
+            StorageLevelRow.at > since,
+            StorageLevelRow.at < until,
+        )
+        .order_by(StorageLevelRow.at, StorageLevelRow.id)
+    )
+    return [(since, held or 0), *((at, int(n)) for at, n in changes)]
 
 
 def _sets_of(project_id: str | None, org_id: str | None) -> ColumnElement[bool]:

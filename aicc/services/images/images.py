@@ -9,16 +9,16 @@ once per project, the registry stores it once for the center.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from aicc.config import RegistrySettings
 from aicc.core import images as refs
 from aicc.core.tenancy import Principal, can_write
-from aicc.services import levels
 from aicc.services.common import (
     Conflict,
     Forbidden,
@@ -250,9 +250,47 @@ def project_bytes(session: Session, project_id: str) -> int:
 
 def level(session: Session, project_id: str) -> int:
     """Append the project's image storage level when it changed (the meter's GiB-days)."""
-    return levels.record(
-        session, ImageStorageLevelRow, project_id, project_bytes(session, project_id)
+    now_bytes = project_bytes(session, project_id)
+    last = session.scalar(
+        select(ImageStorageLevelRow.bytes)
+        .where(ImageStorageLevelRow.project_id == project_id)
+        .order_by(ImageStorageLevelRow.at.desc(), ImageStorageLevelRow.id.desc())
+        .limit(1)
     )
+    if (last or 0) != now_bytes:
+        session.add(ImageStorageLevelRow(project_id=project_id, bytes=now_bytes, at=utcnow()))
+    return now_bytes
+
+
+def level_starts(before: datetime) -> Select[str, datetime]:
+    """Each project's first image storage level before `before`, as (project_id, first): a
+    select for the meter's own query, which joins the projects' organizations to it."""
+    at = ImageStorageLevelRow.at
+    return (
+        select(ImageStorageLevelRow.project_id, func.min(at).label("first"))
+        .where(at < before)
+        .group_by(ImageStorageLevelRow.project_id)
+    )
+
+
+def level_steps(
+    session: Session, project_id: str, since: datetime, until: datetime
+) -> list[tuple[datetime, int]]:
+    """The project's image storage level in force at `since` (0 before any), then each change
+    in (since, until), in order: the stretches the meter records."""
+    levels = ImageStorageLevelRow
+    held = session.scalar(
+        select(levels.bytes)
+        .where(levels.project_id == project_id, levels.at <= since)
+        .order_by(levels.at.desc(), levels.id.desc())
+        .limit(1)
+    )
+    changes = session.execute(
+        select(levels.at, levels.bytes)
+        .where(levels.project_id == project_id, levels.at > since, levels.at < until)
+        .order_by(levels.at, levels.id)
+    )
+    return [(since, held or 0), *((at, int(n)) for at, n in changes)]
 
 
 def storage(session: Session, who: Principal, *, project: str | None) -> ImageStorage:

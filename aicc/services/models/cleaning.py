@@ -25,12 +25,11 @@ from aicc.core import datasets as core
 from aicc.core.jobspec import JobSpec
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
-from aicc.services.common import Invalid, NotFound
+from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, uploads
 from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs, logs, workdirs
 from aicc.services.jobs.views import Job
-from aicc.services.models import promises
 from aicc.services.tenancy import tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
@@ -106,12 +105,16 @@ def submit(
         }
     )
     job, _ = jobs.submit(session, who, spec, idempotency_key=None)
-    promises.expect(
-        session,
-        job_id=job.id,
-        kind="dataset",
-        target_id=target.id,
-        lineage={"job_id": job.id, "datasets": [qualified], "steps": list(parse_steps(steps))},
+    session.add(
+        JobOutputRow(
+            job_id=job.id,
+            kind="dataset",
+            target_id=target.id,
+            lineage={"job_id": job.id, "datasets": [qualified], "steps": list(parse_steps(steps))},
+            state="pending",
+            result="",
+            created_at=utcnow(),
+        )
     )
     return job
 

@@ -68,6 +68,24 @@ def register(kind: str, ingest: Delivered, failed: Failed) -> None:
     FAILED[kind] = failed
 
 
+def expect(
+    session: Session, *, job_id: str, kind: str, target_id: str, lineage: dict[str, Any]
+) -> None:
+    """Promise that job `job_id` leaves an output of `kind` (one `register`ed) for `target_id`:
+    `deliver` hands it over once the job ended. Written in the caller's transaction."""
+    session.add(
+        JobOutputRow(
+            job_id=job_id,
+            kind=kind,
+            target_id=target_id,
+            lineage=lineage,
+            state="pending",
+            result="",
+            created_at=utcnow(),
+        )
+    )
+
+
 def _output(row: JobOutputRow) -> Output:
     return read(Output, row, lineage=dict(row.lineage or {}))
 

@@ -29,13 +29,13 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
-from aicc.services.common import Invalid, NotFound
+from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, lookups, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs
 from aicc.services.jobs.views import Job
-from aicc.services.models import models, promises, template_runtime, templates, views
+from aicc.services.models import models, template_runtime, templates, views
 from aicc.services.tenancy import tenancy
 from aicc.store.chunkstore import ChunkStore
 from aicc.store.tables.models import JobOutputRow, ModelVersionRow
@@ -136,7 +136,17 @@ def check_predicts(
 def _promise(session: Session, job_id: str, target_id: str, lineage: dict[str, Any]) -> None:
     """The job's promised output: its predictions, delivered to data set `target_id` when it
     succeeds (`services/models/outputs.py`)."""
-    promises.expect(session, job_id=job_id, kind=KIND, target_id=target_id, lineage=lineage)
+    session.add(
+        JobOutputRow(
+            job_id=job_id,
+            kind=KIND,
+            target_id=target_id,
+            lineage=lineage,
+            state="pending",
+            result="",
+            created_at=utcnow(),
+        )
+    )
     session.flush()
 
 

@@ -26,19 +26,12 @@ from aicc.core.jobspec import JobSpec
 from aicc.core.mistakes import first_problem
 from aicc.core.tenancy import Principal
 from aicc.executors.base import Executor
-from aicc.services.common import Invalid, NotFound
+from aicc.services.common import Invalid, NotFound, utcnow
 from aicc.services.data import datasets, lookups
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import DatasetRef, DatasetVersion
 from aicc.services.jobs import jobs, logs, workdirs
-from aicc.services.models import (
-    models,
-    promises,
-    template_runtime,
-    template_search,
-    template_uses,
-    templates,
-)
+from aicc.services.models import models, template_runtime, template_search, template_uses, templates
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.blobs import BlobStore
 from aicc.store.chunkstore import ChunkStore
@@ -304,7 +297,17 @@ def _promise_model(
     }
     if template.version_id is not None:
         lineage["template_version"] = template.version_id
-    promises.expect(session, job_id=job.id, kind="model", target_id=target.id, lineage=lineage)
+    session.add(
+        JobOutputRow(
+            job_id=job.id,
+            kind="model",
+            target_id=target.id,
+            lineage=lineage,
+            state="pending",
+            result="",
+            created_at=utcnow(),
+        )
+    )
 
 
 def _egress(template: templates.Template, who: Principal, limits: jobs.SubmitLimits) -> str:

@@ -106,7 +106,7 @@ def create(
     if bool(ask.subsidy_voucher) != (per_team > 0):
         raise Invalid("subsidy: give both the voucher and the amount per team, or neither")
     if ask.subsidy_voucher:
-        credits.usable(
+        credits.check_usable(
             session,
             who,
             ask.subsidy_voucher,

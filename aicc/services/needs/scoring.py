@@ -44,7 +44,7 @@ from aicc.services.data import chunks, datasets, lookups, tablefiles, uploads
 from aicc.services.data.views import DatasetRef
 from aicc.services.jobs import jobs, transitions
 from aicc.services.jobs.views import Job
-from aicc.services.models import outputs, predictions, promises
+from aicc.services.models import outputs, predictions
 from aicc.services.needs import notices
 from aicc.services.tenancy import directory, tenancy
 from aicc.store.chunkstore import ChunkStore
@@ -186,7 +186,7 @@ def start(
     job, _ = jobs.submit(
         session, center, spec, idempotency_key=f"score:{submission.id}", limits=limits
     )
-    promises.expect(
+    outputs.expect(
         session,
         job_id=job.id,
         kind=KIND,
