@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -68,18 +69,8 @@ def _samples(session: Session, names: Sequence[str], start: datetime) -> dict[st
 
 
 def _row(found: HourPue, now: datetime) -> FacilityHourRow:
-    return FacilityHourRow(
-        hour=found.hour,
-        pue=found.pue,
-        facility_kw=found.facility_kw,
-        it_kw=found.it_kw,
-        cooling_kw=found.cooling_kw,
-        facility_from=found.facility_from,
-        meters=dict(found.meters),
-        gap=found.gap,
-        missing=list(found.missing),
-        written_at=now,
-    )
+    stored = asdict(found) | {"missing": list(found.missing)}  # a JSON list, as stored
+    return FacilityHourRow(**stored, written_at=now)
 
 
 def _final(session: Session, names: Sequence[str], end: datetime) -> bool:

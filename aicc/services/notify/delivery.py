@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from aicc.services.common import from_row
+from aicc.services.common import from_row, read
 from aicc.services.notify import formats
 from aicc.services.notify.senders import Outgoing
 from aicc.services.notify.views import Delivery
@@ -128,17 +128,7 @@ def _claim_of(
             row.state, row.last_error = "failed", "the channel was deleted"
             continue
         row.state, row.claimed_by, row.attempts = "sending", holder, row.attempts + 1
-        message = formats.Message(
-            delivery_id=row.id,
-            event_id=event.id,
-            kind=event.kind,
-            subject=event.subject,
-            body=event.body,
-            at=event.at,
-            org_id=event.org_id,
-            project_id=event.project_id,
-            data=dict(event.data),
-        )
+        message = read(formats.Message, event, delivery_id=row.id, event_id=event.id)
         secret = sealer.open(channel.secret) if channel.secret else None
         claimed.append((row.id, Outgoing(channel.kind, channel.target, secret, message)))
     return claimed
