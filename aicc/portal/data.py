@@ -35,6 +35,7 @@ from aicc.portal.auth import csrf_ok, signed_in_briefly
 from aicc.portal.forms import Form as PageForm
 from aicc.portal.forms import Posted, Rated, Rejected, parse, service_call, text_input
 from aicc.portal.i18n import Message
+from aicc.portal.marketplace import Link, data_link
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute, error_page
 from aicc.services.common import Forbidden, Invalid, ServiceError, TooLarge
@@ -437,7 +438,7 @@ class Lineage:
     """Where a version came from, when a job made it: the job, and the versions it read."""
 
     job: str | None
-    inputs: list[tuple[str, str | None]]  # (reference, its page; None when it does not parse)
+    inputs: list[Link]  # each version read, and its page (none when it does not parse)
 
 
 def lineage_of(version: data_views.DatasetVersion) -> Lineage:
@@ -445,19 +446,7 @@ def lineage_of(version: data_views.DatasetVersion) -> Lineage:
     and `inputs` read too)."""
     raw = version.lineage
     job = raw.get("job_id") or raw.get("job")
-    inputs: list[tuple[str, str | None]] = []
-    for text in raw.get("datasets") or raw.get("inputs") or []:
-        try:
-            parsed = core.parse_ref(str(text))
-        except core.DatasetError:
-            inputs.append((str(text), None))
-            continue
-        query: dict[str, str | int] = {}
-        if parsed.org:
-            query["project"] = f"{parsed.org}/{parsed.project}"
-        if parsed.version:
-            query["version"] = parsed.version
-        inputs.append((str(text), f"/data/{parsed.name}?{urlencode(query)}"))
+    inputs = [data_link(str(text)) for text in raw.get("datasets") or raw.get("inputs") or []]
     return Lineage(str(job) if job else None, inputs)
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from aicc.api import schemas
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.forms import Rejected, parse, service_call
+from aicc.portal.forms import Posted, Rejected, parse, service_call, text_input
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
 from aicc.services.jobs import notebooks
@@ -54,35 +54,36 @@ def notebook_list(page: PageDep) -> Response:
     return _page(page, live=bool(page.request.headers.get("HX-Request")))
 
 
+class NewNotebook(Posted):
+    """The notebook form, as typed."""
+
+    name: str = text_input(100)
+    cpu: str = text_input(20)
+    memory: str = text_input(20)
+    gpus: str = text_input(4)
+    idle_minutes: str = text_input(10)
+    datasets: str = text_input(2000)
+    project: str = text_input(60)
+    image: str = text_input(512)
+
+
 @router.post("/notebooks")
-def notebook_create(
-    page: PostingPage,
-    name: Annotated[str, Form(max_length=100)] = "",
-    project: Annotated[str, Form(max_length=60)] = "",
-    cpu: Annotated[str, Form(max_length=20)] = "",
-    memory: Annotated[str, Form(max_length=20)] = "",
-    gpus: Annotated[str, Form(max_length=4)] = "",
-    idle_minutes: Annotated[str, Form(max_length=10)] = "",
-    datasets: Annotated[str, Form(max_length=2000)] = "",
-    image: Annotated[str, Form(max_length=512)] = "",
-) -> Response:
-    values = {"name": name, "cpu": cpu, "memory": memory, "gpus": gpus}
-    values |= {"idle_minutes": idle_minutes, "datasets": datasets, "project": project}
-    values |= {"image": image}
-    form = PageForm("notebook", values)
-    names = [d.strip() for d in datasets.replace(",", " ").split() if d.strip()]
-    minutes = idle_minutes.strip()
+def notebook_create(page: PostingPage, posted: Annotated[NewNotebook, Form()]) -> Response:
+    form = PageForm("notebook", posted.typed())
+    names = [d.strip() for d in posted.datasets.replace(",", " ").split() if d.strip()]
+    minutes = posted.idle_minutes.strip()
+    gpus = posted.gpus.strip()
     data = {
-        "name": name.strip(),
-        "project": project or None,
+        "name": posted.name.strip(),
+        "project": posted.project or None,
         "resources": {
-            "cpu": cpu.strip() or "1",
-            "memory": memory.strip() or "4Gi",
-            "gpu": int(gpus) if gpus.strip().isdigit() else gpus.strip() or 0,
+            "cpu": posted.cpu.strip() or "1",
+            "memory": posted.memory.strip() or "4Gi",
+            "gpu": int(gpus) if gpus.isdigit() else gpus or 0,
         },
         "idle_timeout_s": int(float(minutes) * 60) if _number(minutes) else (minutes or None),
         "datasets": names or None,
-        "image": image.strip() or None,
+        "image": posted.image.strip() or None,
     }
     try:
         body = parse(

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from aicc.api.schemas.notify import ChannelIn
 from aicc.portal.forms import Form as PageForm
-from aicc.portal.forms import Rejected, parse, service_call
+from aicc.portal.forms import Posted, Rejected, parse, service_call, text_input
 from aicc.portal.i18n import Message, Translator
 from aicc.portal.page import Page, PageDep, PostingPage
 from aicc.portal.rendering import PortalRoute
@@ -122,29 +122,32 @@ def inbox_read(page: PostingPage, event: Annotated[str, Form(max_length=40)] = "
     return _back(read=str(count))
 
 
+class NewChannel(Posted):
+    """The channel form, as typed."""
+
+    name: str = text_input(200)
+    kind: str = text_input(20)
+    target: str = text_input(4096)
+    project: str = text_input(60)
+    events: str = text_input(2000)
+    wait_min: str = text_input(10, "30")
+    secret: str = text_input(1024)
+
+
 @router.post("/inbox/channels")
-def inbox_channel_add(
-    page: PostingPage,
-    name: Annotated[str, Form(max_length=200)] = "",
-    kind: Annotated[str, Form(max_length=20)] = "",
-    target: Annotated[str, Form(max_length=4096)] = "",
-    project: Annotated[str, Form(max_length=60)] = "",
-    events: Annotated[str, Form(max_length=2000)] = "",
-    wait_min: Annotated[str, Form(max_length=10)] = "30",
-    secret: Annotated[str, Form(max_length=1024)] = "",
-) -> Response:
+def inbox_channel_add(page: PostingPage, posted: Annotated[NewChannel, Form()]) -> Response:
     """A channel of the person's own, or of one of their projects."""
-    typed = {"name": name, "kind": kind, "target": target, "project": project, "events": events}
-    form = PageForm("channel", {**typed, "wait_min": wait_min})  # the secret never goes back
-    patterns = [p.strip() for p in events.replace("\n", ",").split(",") if p.strip()]
+    shown = posted.typed("name", "kind", "target", "project", "events", "wait_min")
+    form = PageForm("channel", shown)  # the secret never goes back
+    patterns = [p.strip() for p in posted.events.replace("\n", ",").split(",") if p.strip()]
     data = {
-        "name": name.strip(),
-        "kind": kind,
-        "target": target.strip(),
-        "project": project or None,
-        "secret": secret or None,
+        "name": posted.name.strip(),
+        "kind": posted.kind,
+        "target": posted.target.strip(),
+        "project": posted.project or None,
+        "secret": posted.secret or None,
         "events": patterns or None,
-        "wait_min": wait_min or "30",
+        "wait_min": posted.wait_min or "30",
     }
     try:
         body = parse(form, ChannelIn, data, {})

@@ -37,16 +37,17 @@ _IMMUTABLE = frozenset({str, int, float, bool, type(None), datetime, date, Decim
 _FIELDS: dict[type, tuple[str, ...]] = {}  # each read model's field names
 
 
-def read(model: type[M], row: Any) -> M:
+def read(model: type[M], row: Any, /, **values: Any) -> M:
     """The read model `model` (a frozen dataclass) of a stored row: its fields by name, copied,
-    so what a service hands out neither writes to the database nor goes stale with the session."""
+    so what a service hands out neither writes to the database nor goes stale with the session;
+    `values` gives those worked out or named otherwise, as `from_row` takes them."""
     names = _FIELDS.get(model)
     if names is None:
         names = _FIELDS[model] = tuple(f.name for f in dataclasses.fields(model))  # type: ignore[arg-type]
-    values = {}
     for name in names:
-        value = getattr(row, name)
-        values[name] = value if type(value) in _IMMUTABLE else copy.deepcopy(value)
+        if name not in values:
+            value = getattr(row, name)
+            values[name] = value if type(value) in _IMMUTABLE else copy.deepcopy(value)
     return model(**values)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ from aicc.core.meters import HOUR, MAX_GAP, HourPue, Outcome, Point
 from aicc.core.periods import hour_floor
 from aicc.core.tenancy import Principal
 from aicc.services.billing.views import Facility, FacilityHour, MeterStatus
-from aicc.services.common import Forbidden, utc
+from aicc.services.common import Forbidden, from_row, utc
 from aicc.store.tables.billing import FacilityHourRow, MeterSampleRow
 
 if TYPE_CHECKING:
@@ -68,18 +69,8 @@ def _samples(session: Session, names: Sequence[str], start: datetime) -> dict[st
 
 
 def _row(found: HourPue, now: datetime) -> FacilityHourRow:
-    return FacilityHourRow(
-        hour=found.hour,
-        pue=found.pue,
-        facility_kw=found.facility_kw,
-        it_kw=found.it_kw,
-        cooling_kw=found.cooling_kw,
-        facility_from=found.facility_from,
-        meters=dict(found.meters),
-        gap=found.gap,
-        missing=list(found.missing),
-        written_at=now,
-    )
+    stored = asdict(found) | {"missing": list(found.missing)}  # a JSON list, as stored
+    return FacilityHourRow(**stored, written_at=now)
 
 
 def _final(session: Session, names: Sequence[str], end: datetime) -> bool:
@@ -196,17 +187,7 @@ def _meter_status(session: Session, names: Sequence[tuple[str, str]]) -> list[Me
 
 def _hour_view(row: FacilityHourRow, configured: Callable[[datetime], float]) -> FacilityHour:
     hour = utc(row.hour)
-    return FacilityHour(
-        hour=hour,
-        pue=row.pue,
-        configured_pue=configured(hour),
-        facility_kw=row.facility_kw,
-        it_kw=row.it_kw,
-        cooling_kw=row.cooling_kw,
-        facility_from=row.facility_from,
-        gap=row.gap,
-        missing=[str(m) for m in row.missing],
-    )
+    return from_row(FacilityHour, row, hour=hour, configured_pue=configured(hour))
 
 
 def _hours_between(session: Session, start: datetime, end: datetime) -> list[FacilityHourRow]:

@@ -7,7 +7,7 @@ Each answers in one query, as the callers did when they named the table."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -49,31 +49,9 @@ def add_compute(session: Session, record: Compute) -> bool:
     job drew a peer's power (`energy_kwh` 0, no carbon, no utilization)."""
     if session.scalar(select(UsageRow.id).where(UsageRow.key == record.key)) is not None:
         return False
-    session.add(
-        UsageRow(
-            key=record.key,
-            kind="compute",
-            org_id=record.org_id,
-            project_id=record.project_id,
-            job_id=record.job_id,
-            replica_id=record.replica_id,
-            node_id=None,
-            accelerator=record.accelerator,
-            simulated=record.simulated,
-            devices=record.devices,
-            milli=record.milli,
-            cpu_milli=record.cpu_milli,
-            memory_mib=record.memory_mib,
-            start=record.start,
-            end=record.end,
-            duration_us=record.duration_us,
-            period=record.period,
-            utilization=None,
-            energy_kwh=0.0,
-            carbon_kg=None,
-            created_at=record.created_at,
-        )
-    )
+    # the record as given; at a peer, no node of ours and no energy measured here
+    elsewhere = {"node_id": None, "utilization": None, "energy_kwh": 0.0, "carbon_kg": None}
+    session.add(UsageRow(**asdict(record), kind="compute", **elsewhere))
     return True
 
 

@@ -291,7 +291,7 @@ def describe(
 ) -> Dataset:
     latest = latest_row(session, row.id)
     versions = (
-        [version_of(v, row.name) for v in _version_rows(session, row.id)] if with_versions else []
+        [version_of(v, row.name) for v in version_rows(session, row.id)] if with_versions else []
     )
     return from_row(
         Dataset,
@@ -310,7 +310,8 @@ def describe(
     )
 
 
-def _version_rows(session: Session, dataset_id: str) -> list[DatasetVersionRow]:
+def version_rows(session: Session, dataset_id: str) -> list[DatasetVersionRow]:
+    """The set's versions, newest first, without their manifests."""
     return list(
         session.scalars(
             select(DatasetVersionRow)
@@ -478,7 +479,7 @@ def versions(
     session: Session, who: Principal, ref: str, *, project: str | None = None
 ) -> list[DatasetVersion]:
     row, _ = _find(session, who, ref, project)
-    return [version_of(v, row.name) for v in _version_rows(session, row.id)]
+    return [version_of(v, row.name) for v in version_rows(session, row.id)]
 
 
 def version_row(

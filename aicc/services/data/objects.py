@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.services.common import NotFound
-from aicc.services.data import chunks, s3writes
+from aicc.services.data import chunks, datasets, s3writes
 from aicc.services.data.datasets import DATA, latest_row, manifest_of, numbered_row
 from aicc.services.data.views import Bucket, ObjectPage, StoredObject
 from aicc.services.tenancy import tenancy
@@ -68,16 +68,6 @@ def _sets(session: Session, project_id: str) -> list[tuple[str, str]]:
         )
     )
     return [(name, id_) for name, id_ in rows]
-
-
-def _versions(session: Session, dataset_id: str) -> list[DatasetVersionRow]:
-    return list(
-        session.scalars(
-            select(DatasetVersionRow)
-            .options(defer(DatasetVersionRow.manifest))
-            .where(DatasetVersionRow.dataset_id == dataset_id)
-        )
-    )
 
 
 def _objects(prefix: str, version: DatasetVersionRow) -> list[StoredObject]:
@@ -157,7 +147,7 @@ def _set_level(session: Session, who: Principal, name: str, dataset_id: str, q: 
     where the caller has staged files in it."""
 
     def versions() -> list[_Level]:
-        rows = _versions(session, dataset_id)
+        rows = datasets.version_rows(session, dataset_id)
         levels = [_version_level(session, f"{name}/{v.number}/", v.id) for v in rows]
         latest = f"{name}/{LATEST}"
         if rows and (q.prefix.startswith(latest) or q.after.startswith(latest)):

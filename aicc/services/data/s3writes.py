@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,9 @@ class PartTooSmall(Invalid):
     """A part but the last under `MIN_PART` bytes."""
 
 
+Ts = TypeVarTuple("Ts")  # the columns of a select of staged files (`_in_staging`)
+
+
 @dataclass(frozen=True)
 class Piece:
     """What a streamed body became: its chunks (received by the upload), size and MD5."""
@@ -90,14 +93,7 @@ def open_staging(
     upload = _open(session, who, row.id)
     now = utcnow()
     if upload is None:
-        upload = UploadRow(
-            id=new_id("upl"),
-            dataset_id=row.id,
-            created_by=who.user_id,
-            created_at=now,
-            updated_at=now,
-            source=SOURCE,
-        )
+        upload = uploads.new_upload(who, row.id, now, source=SOURCE)
         try:
             with session.begin_nested():
                 session.add(upload)
@@ -172,6 +168,15 @@ def _staging(session: Session, who: Principal, upload_id: str) -> UploadRow:
     return upload
 
 
+def _in_staging(query: Select[*Ts], who: Principal, dataset_id: str) -> Select[*Ts]:
+    """`query` (of staged files) narrowed to those the caller staged in the set."""
+    return query.join(UploadRow, UploadRow.id == S3StagedRow.upload_id).where(
+        UploadRow.dataset_id == dataset_id,
+        UploadRow.created_by == who.user_id,
+        UploadRow.source == SOURCE,
+    )
+
+
 def staged(
     session: Session, who: Principal, dataset_id: str, *, path: str | None = None
 ) -> list[StoredObject]:
@@ -179,16 +184,7 @@ def staged(
     in path order: a staging is read back by its writer only (read-your-writes, as a workflow's
     next step reads the last one's output), never by another member, until it is committed.
     Its ETag is what the PUT answered; its Last-Modified, when that PUT staged it."""
-    query = (
-        select(S3StagedRow)
-        .join(UploadRow, UploadRow.id == S3StagedRow.upload_id)
-        .where(
-            UploadRow.dataset_id == dataset_id,
-            UploadRow.created_by == who.user_id,
-            UploadRow.source == SOURCE,
-        )
-        .order_by(S3StagedRow.path)
-    )
+    query = _in_staging(select(S3StagedRow), who, dataset_id).order_by(S3StagedRow.path)
     if path is not None:
         query = query.where(S3StagedRow.path == path)
     return [
@@ -205,16 +201,7 @@ def staged(
 
 def has_staged(session: Session, who: Principal, dataset_id: str) -> bool:
     """Whether the caller has a file staged in the set (a listing shows `DATASET/new/` then)."""
-    found = session.scalar(
-        select(S3StagedRow.path)
-        .join(UploadRow, UploadRow.id == S3StagedRow.upload_id)
-        .where(
-            UploadRow.dataset_id == dataset_id,
-            UploadRow.created_by == who.user_id,
-            UploadRow.source == SOURCE,
-        )
-        .limit(1)
-    )
+    found = session.scalar(_in_staging(select(S3StagedRow.path), who, dataset_id).limit(1))
     return found is not None
 
 

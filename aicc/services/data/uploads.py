@@ -38,7 +38,7 @@ from aicc.core.tenancy import Principal
 from aicc.executors.jobfiles import JobFiles
 from aicc.services.common import Conflict, Invalid, NotFound, TooLarge, new_id, utcnow
 from aicc.services.data import chunks, datasets, manifests, storage, tablefiles
-from aicc.services.data.views import Committed, Received, UploadPlan
+from aicc.services.data.views import Committed, DatasetRef, Received, UploadPlan
 from aicc.services.tenancy import audit, directory, tenancy
 from aicc.store.chunkstore import ChunkSource, ChunkStore
 from aicc.store.tables.data import (
@@ -98,6 +98,21 @@ def _held_parts(
         yield part, found
 
 
+def new_upload(
+    who: Principal, dataset_id: str, now: datetime, *, source: str | None = None
+) -> UploadRow:
+    """A new upload by the caller to data set `dataset_id`: a push's, or (`source`) an S3
+    writer's staging (`s3writes`)."""
+    return UploadRow(
+        id=new_id("upl"),
+        dataset_id=dataset_id,
+        created_by=who.user_id,
+        created_at=now,
+        updated_at=now,
+        source=source,
+    )
+
+
 def begin(
     session: Session,
     who: Principal,
@@ -134,13 +149,7 @@ def begin(
     )
     now = utcnow()
     if upload is None:
-        upload = UploadRow(
-            id=new_id("upl"),
-            dataset_id=row.id,
-            created_by=who.user_id,
-            created_at=now,
-            updated_at=now,
-        )
+        upload = new_upload(who, row.id, now)
         session.add(upload)
         session.flush()
     else:
@@ -198,7 +207,7 @@ def ingest_into(
     session: Session,
     who: Principal,
     store: ChunkStore,
-    row: DatasetRow,
+    row: DatasetRow | DatasetRef,
     files: Iterable[tuple[str, bytes | BinaryIO]],
     message: str = "",
     *,

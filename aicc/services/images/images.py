@@ -25,6 +25,7 @@ from aicc.services.common import (
     Invalid,
     NotFound,
     ServiceError,
+    from_row,
     utcnow,
 )
 from aicc.services.images import tokens
@@ -79,16 +80,13 @@ def _view(session: Session, row: ImageRepositoryRow, path: str, host: str) -> Im
     tags = session.scalars(
         select(ImageTagRow).where(ImageTagRow.repository_id == row.id).order_by(ImageTagRow.tag)
     ).all()
-    return Image(
-        id=row.id,
-        name=row.name,
+    return from_row(
+        Image,
+        row,
         repository=f"{path}/{row.name}",
         reference=f"{host}/{path}/{row.name}",
-        project_id=row.project_id,
-        visibility=row.visibility,
         tags=[ImageTag.model_validate(t, from_attributes=True) for t in tags],
         size_bytes=_distinct_bytes(session, ImageBlobRow.repository_id == row.id),
-        created_at=row.created_at,
     )
 
 
@@ -307,6 +305,14 @@ def storage(session: Session, who: Principal, *, project: str | None) -> ImageSt
     )
 
 
+def _parsed(image: str) -> refs.Reference:
+    """The image name `image` parsed, else a 422 that says what is wrong with it."""
+    try:
+        return refs.parse(image)
+    except refs.BadReference as err:
+        raise Invalid("image: {problem}", problem=str(err)) from None
+
+
 def resolve(
     session: Session, who: Principal, image: str, *, host: str, project: str | None = None
 ) -> str:
@@ -314,10 +320,7 @@ def resolve(
     `ORG/PROJECT/NAME[:TAG]` or `HOST/ORG/PROJECT/NAME[:TAG]` in the center registry; an image
     of another registry is returned as given. One of the center registry that the caller may not
     pull, or that nobody pushed, is a 422 that says both alike."""
-    try:
-        ref = refs.parse(image)
-    except refs.BadReference as err:
-        raise Invalid("image: {problem}", problem=str(err)) from None
+    ref = _parsed(image)
     if ref.registry is not None and ref.registry != host:
         return str(ref)
     repository = _repository_of(session, who, ref, image, project)
@@ -474,10 +477,7 @@ def reference(
     caller may use it (the registry's tokens decide that): `NAME[:TAG]` in the caller's
     project, `ORG/PROJECT/NAME[:TAG]` as given, in the center registry."""
     host = host_of(url)
-    try:
-        ref = refs.parse(image)
-    except refs.BadReference as err:
-        raise Invalid("image: {problem}", problem=str(err)) from None
+    ref = _parsed(image)
     if ref.registry is not None and ref.registry != host:
         raise Invalid(
             "image {image!r}: not the center registry ({host}); use ORG/PROJECT/NAME[:TAG]",
@@ -525,10 +525,7 @@ def job_image(
     jobs name (`registry.external`). The center has a registry where one is embedded or its
     `url` is set; `registry` None: the defaults (none, and `localhost` only)."""
     center = center_of(registry)
-    try:
-        ref = refs.parse(image)
-    except refs.BadReference as err:
-        raise Invalid("image: {problem}", problem=str(err)) from None
+    ref = _parsed(image)
     external = registry.external if registry is not None else ["localhost"]
     if ref.registry is not None and ref.registry != center:
         if ref.registry not in external:

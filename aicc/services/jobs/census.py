@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal
-from aicc.services.common import Forbidden
+from aicc.services.common import Forbidden, read
 from aicc.services.images.views import JobImage
 from aicc.services.nodes.nodes import Allocation
 from aicc.store.tables.jobs import EventRow, JobRow, ReplicaRow
@@ -102,22 +102,13 @@ def _held() -> Select[ReplicaRow, str, str, str]:
 
 
 def _of(rep: ReplicaRow, name: str, org_id: str, project_id: str) -> Held:
-    return Held(
-        id=rep.id,
-        job_id=rep.job_id,
+    return read(
+        Held,
+        rep,
         job_name=name,
         org_id=org_id,
         project_id=project_id,
-        attempt=rep.attempt,
-        index=rep.index,
-        node_id=rep.node_id,
         devices=tuple((int(d["index"]), int(d["milli"])) for d in rep.devices),
-        cpu_milli=rep.cpu_milli,
-        memory_mib=rep.memory_mib,
-        state=rep.state,
-        bound_at=rep.bound_at,
-        started_at=rep.started_at,
-        ended_at=rep.ended_at,
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from aicc.core.states import JobState
+from aicc.services.common import read
 from aicc.services.jobs.transitions import change_state
 from aicc.store.tables.jobs import JobRow
 
@@ -45,17 +46,10 @@ class FederatedJob:
 
 
 def _of(job: JobRow) -> FederatedJob:
-    return FederatedJob(
-        id=job.id,
-        name=job.name,
-        org_id=job.org_id,
-        project_id=job.project_id,
-        user_id=job.user_id,
-        spec=dict(job.spec),
+    return read(
+        FederatedJob,
+        job,
         datasets=list(job.datasets or []),
-        state=job.state,
-        attempt=job.attempt,
-        federation=job.federation,
         cancel_requested=bool(job.cancel_requested),
     )
 

@@ -573,14 +573,7 @@ def mounting(session: Session, job_id: str) -> MountingJob | None:
         Mounted(name=d["name"], ref=d["ref"], version_id=d["version_id"], bytes=d["bytes"])
         for d in job.datasets or ()
     ]
-    return MountingJob(
-        id=job.id,
-        org_id=job.org_id,
-        project_id=job.project_id,
-        attempt=job.attempt,
-        state=job.state,
-        datasets=sets,
-    )
+    return from_row(MountingJob, job, datasets=sets)
 
 
 def spec_again(session: Session, who: Principal, job_id: str) -> JobSpec:

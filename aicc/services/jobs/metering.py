@@ -20,22 +20,17 @@ from aicc.core.jobspec import stored_int
 from aicc.core.tenancy import Principal
 from aicc.services.billing.meter import Meter
 from aicc.services.billing.views import ReplicaUse
+from aicc.services.common import from_row
 from aicc.store.tables.jobs import JobRow, ReplicaRow
 
 
 def _use(rep: ReplicaRow, org_id: str, project_id: str, spec: dict[str, Any]) -> ReplicaUse:
-    return ReplicaUse(
-        id=rep.id,
-        job_id=rep.job_id,
+    return from_row(
+        ReplicaUse,
+        rep,
         org_id=org_id,
         project_id=project_id,
-        node_id=rep.node_id,
         devices=tuple((int(d["index"]), int(d["milli"])) for d in rep.devices),
-        cpu_milli=rep.cpu_milli,
-        memory_mib=rep.memory_mib,
-        started_at=rep.started_at,
-        ended_at=rep.ended_at,
-        metered_to=rep.metered_to,
         # as stored: a spec the scheduler would refuse never stops the books
         max_runtime_s=stored_int(spec, "max_runtime_s"),
     )

@@ -27,7 +27,7 @@ from aicc.core.states import JobState
 from aicc.core.tenancy import Principal, can_write
 from aicc.executors import jobfiles
 from aicc.executors.base import Executor
-from aicc.services.common import Forbidden, Invalid, NotFound, ServiceError
+from aicc.services.common import Forbidden, Invalid, NotFound, ServiceError, from_row
 from aicc.services.data import datasets, objects, s3writes
 from aicc.services.images import images
 from aicc.services.jobs import jobs, logs, workdirs
@@ -337,17 +337,11 @@ def _answer(
             {k: v for k, v in item.items() if k != "content"} for item in document.get("inputs", [])
         ] or None
     task = core.TesTaskIn.model_validate(document)
-    return TesTask(
+    return from_row(
+        TesTask,
+        task,
         id=job.id,
         state=state.value,
-        name=task.name,
-        description=task.description,
-        inputs=task.inputs,
-        outputs=task.outputs,
-        resources=task.resources,
-        executors=task.executors,
-        volumes=task.volumes,
-        tags=task.tags,
         logs=[_log(job, row, task, files, system_error, full=full)],
         creation_time=_rfc3339(row.created_at),
     )

@@ -29,7 +29,7 @@ from aicc.core.tenancy import Principal
 from aicc.services.billing import extra_lines, usage
 from aicc.services.billing.plans import Plans
 from aicc.services.billing.rating import pflops
-from aicc.services.common import asked_month, utc, utcnow
+from aicc.services.common import asked_month, from_row, utc, utcnow
 from aicc.services.leases.leases import _owned
 from aicc.services.leases.views import ExcludedWindow, Incident, SlaReport
 from aicc.services.nodes import census as node_census
@@ -241,13 +241,7 @@ def _announced(
 
 
 def _window(row: MaintenanceWindow) -> ExcludedWindow:
-    return ExcludedWindow(
-        id=row.id,
-        starts_at=utc(row.starts_at),
-        ends_at=utc(row.ends_at),
-        nodes=list(row.nodes),
-        reason=row.reason,
-    )
+    return from_row(ExcludedWindow, row, starts_at=utc(row.starts_at), ends_at=utc(row.ends_at))
 
 
 def _incidents(

@@ -146,15 +146,13 @@ def ingest_outputs(
         except FileNotFoundError:
             report = {}
         lineage = {**out.lineage, "report": report}
-        committed = uploads.ingest(
+        committed = uploads.ingest_into(
             session,
             who,
             store,
-            row.name,
-            row.project_id,
+            row,
             files.contents(leave_out=frozenset({REPORT})),
             f"cleaned by job {job.id}",
             lineage=lineage,
-            kind=row.kind,
         )
     return committed.version.ref

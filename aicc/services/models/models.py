@@ -29,14 +29,7 @@ from sqlalchemy.orm import Session
 from aicc.core import datasets as core
 from aicc.core.tenancy import Principal
 from aicc.executors import jobfiles
-from aicc.services.common import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    View,
-    utcnow,
-)
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, View, from_row, utcnow
 from aicc.services.data import chunks, datasets, lookups, uploads
 from aicc.services.data.datasets import MODEL
 from aicc.services.data.views import Dataset, DatasetVersion
@@ -128,20 +121,8 @@ def _model(session: Session, who: Principal, ref: str, project: str | None) -> M
 def _describe(session: Session, found: Dataset) -> Model:
     """The model the data set `found` holds (as data describes it to the caller)."""
     versions = _versions(session, found.id, found.name)
-    return Model(
-        id=found.id,
-        name=found.name,
-        project=found.project,
-        visibility=found.visibility,
-        description=found.description,
-        licence=found.licence,
-        tags=list(found.tags),
-        latest=versions[0].number if versions else None,
-        writable=found.writable,
-        created_at=found.created_at,
-        updated_at=found.updated_at,
-        versions=versions,
-    )
+    latest = versions[0].number if versions else None
+    return from_row(Model, found, latest=latest, versions=versions)
 
 
 def list_models(

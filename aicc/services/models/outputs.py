@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.states import TERMINAL
 from aicc.core.tenancy import Principal
-from aicc.services.common import NotFound, ServiceError, utcnow
+from aicc.services.common import NotFound, ServiceError, read, utcnow
 from aicc.services.jobs import jobs, logs
 from aicc.services.models import cleaning, predictions, template_outputs
 from aicc.services.tenancy import directory, tenancy
@@ -87,13 +87,7 @@ def expect(
 
 
 def _output(row: JobOutputRow) -> Output:
-    return Output(
-        job_id=row.job_id,
-        kind=row.kind,
-        target_id=row.target_id,
-        lineage=dict(row.lineage or {}),
-        result=row.result,
-    )
+    return read(Output, row, lineage=dict(row.lineage or {}))
 
 
 def deliver(

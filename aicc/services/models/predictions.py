@@ -289,15 +289,13 @@ def ingest_outputs(
         written = files.open(OUTPUT)
     except FileNotFoundError:
         raise Invalid("the job wrote no {name}; nothing was made", name=OUTPUT) from None
-    committed = uploads.ingest(
+    committed = uploads.ingest_into(
         session,
         who,
         store,
-        row.name,
-        row.project_id,
+        row,
         [(OUTPUT, written)],
         f"predictions of {out.lineage.get('model')} on {(out.lineage.get('datasets') or [''])[0]}",
         lineage=dict(out.lineage),
-        kind=row.kind,
     )
     return committed.version.ref

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_read, can_write
 from aicc.executors import jobfiles
-from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, new_id, utcnow
+from aicc.services.common import Conflict, Invalid, NotFound, ServiceError, from_row, new_id, utcnow
 from aicc.services.jobs import census, jobs
 from aicc.services.models.views import TrackedExperiment, TrackedMetric, TrackedRun
 from aicc.services.tenancy import directory, tenancy
@@ -93,15 +93,8 @@ def _key(key: object, what: str) -> str:
 
 
 def _experiment_view(row: MlflowExperimentRow) -> TrackedExperiment:
-    return TrackedExperiment(
-        id=row.id,
-        name=row.name,
-        project_id=row.project_id,
-        lifecycle_stage=row.lifecycle_stage,
-        tags={str(k): str(v) for k, v in (row.tags or {}).items()},
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    tags = {str(k): str(v) for k, v in (row.tags or {}).items()}
+    return from_row(TrackedExperiment, row, tags=tags)
 
 
 def _experiment_row(
@@ -227,17 +220,10 @@ def _run_view(session: Session, row: MlflowRunRow) -> TrackedRun:
         select(MlflowMetricRow).join(latest, MlflowMetricRow.id == latest.c.id)
     ).all()
     user = directory.user(session, row.user_id)
-    return TrackedRun(
-        id=row.id,
-        experiment_id=row.experiment_id,
-        project_id=row.project_id,
-        name=row.name,
+    return from_row(
+        TrackedRun,
+        row,
         user=user.name if user else "",
-        job_id=row.job_id,
-        status=row.status,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        lifecycle_stage=row.lifecycle_stage,
         artifact_uri=artifact_uri(row),
         params=params,
         tags=tags,
@@ -246,7 +232,7 @@ def _run_view(session: Session, row: MlflowRunRow) -> TrackedRun:
 
 
 def _metric(row: MlflowMetricRow) -> TrackedMetric:
-    return TrackedMetric(key=row.key, value=row.value, step=row.step, timestamp=row.timestamp)
+    return from_row(TrackedMetric, row)
 
 
 def _run_row(session: Session, who: Principal, run_id: str, *, write: bool = False) -> MlflowRunRow:

@@ -36,7 +36,16 @@ from aicc.core import scoring as core_scoring
 from aicc.core.pricing import to_money
 from aicc.core.tenancy import Principal, Role
 from aicc.services.billing import credits, records
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, TooMany, new_id, utc
+from aicc.services.common import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooMany,
+    from_row,
+    new_id,
+    utc,
+)
 from aicc.services.data import lookups
 from aicc.services.data.datasets import MODEL
 from aicc.services.jobs import jobs
@@ -208,18 +217,14 @@ def view(session: Session, who: Principal, row: ChallengeRow, *, now: datetime) 
         .where(ChallengeTeamRow.challenge_id == row.id)
         .order_by(ChallengeTeamRow.created_at)
     )
-    return Challenge(
-        id=row.id,
+    return from_row(
+        Challenge,
+        row,
         need=f"{tenancy.org_name(session, need.org_id)}/{need.name}",
         need_id=need.id,
         title=need.title,
         metric=need.metric,
         higher_is_better=metric.higher_is_better,
-        target=row.target,
-        rows=row.rows,
-        public_pct=row.public_pct,
-        per_day=row.per_day,
-        max_runtime_s=row.max_runtime_s,
         deadline=utc(need.deadline),
         private_open=utc(need.deadline) <= now,
         subsidy_per_team=str(to_money(Decimal(row.subsidy_per_team or 0))),
@@ -491,15 +496,11 @@ def submissions(session: Session, who: Principal, ref: str, *, now: datetime) ->
 
 def _submission(session: Session, row: ChallengeSubmissionRow, *, private_open: bool) -> Submission:
     team = session.get(ChallengeTeamRow, row.team_id)
-    return Submission(
-        id=row.id,
-        challenge_id=row.challenge_id,
+    return from_row(
+        Submission,
+        row,
         team=team.name if team else row.team_id,
-        model=row.model,
-        state=row.state,
-        public_score=row.public_score,
         private_score=row.private_score if private_open else None,
-        error=row.error,
         created_at=utc(row.created_at),
         scored_at=utc(row.scored_at) if row.scored_at else None,
         lineage=dict(row.lineage or {}),

@@ -24,7 +24,7 @@ from aicc.core import periods, scoring
 from aicc.core.pricing import to_money
 from aicc.core.tenancy import Principal, can_write
 from aicc.services.billing import credits
-from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, new_id, utc
+from aicc.services.common import Conflict, Forbidden, Invalid, NotFound, from_row, new_id, utc
 from aicc.services.data import lookups
 from aicc.services.models import catalog
 from aicc.services.needs import notices, takers
@@ -296,22 +296,15 @@ def view(
     answered = select(func.count()).where(
         NeedQuestionRow.need_id == row.id, NeedQuestionRow.answered_at.is_not(None)
     )
-    return Need(
-        id=row.id,
-        name=row.name,
+    return from_row(
+        Need,
+        row,
         org=tenancy.org_name(session, row.org_id),
         project=prj.name if prj else row.project_id,
-        title=row.title,
-        problem=row.problem,
-        data=row.data,
-        metric=row.metric,
-        reward=row.reward,
-        currency=row.currency,
         voucher=row.voucher_id if posts(who, row) else None,
         from_voucher=row.voucher_id is not None,
         deadline=utc(row.deadline),
         terms=Terms.model_validate(row.terms or {}),
-        state=row.state,
         challenge=challenge is not None,
         questions=int(session.scalar(answered) or 0),
         rating=standing.rating,
@@ -387,12 +380,10 @@ def _sees(who: Principal, row: NeedRow, question: NeedQuestionRow) -> bool:
 
 
 def _question(session: Session, row: NeedQuestionRow) -> Question:
-    return Question(
-        id=row.id,
-        need_id=row.need_id,
+    return from_row(
+        Question,
+        row,
         org=tenancy.org_name(session, row.org_id),
-        text=row.text,
-        answer=row.answer,
         answered_at=utc(row.answered_at) if row.answered_at else None,
         created_at=utc(row.created_at),
     )

@@ -26,7 +26,7 @@ from aicc.core import redfish
 from aicc.core.tenancy import Principal
 from aicc.core.topology import NodeState
 from aicc.services import changes
-from aicc.services.common import Forbidden, Invalid, NotFound, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, from_row, utcnow
 from aicc.services.nodes import history, nodes, views
 from aicc.services.tenancy import audit
 from aicc.store.sealing import Sealer
@@ -69,14 +69,7 @@ def check_address(address: str) -> str:
 
 
 def view(row: NodeBmcRow, name: str) -> views.Bmc:
-    return views.Bmc(
-        node=name,
-        address=row.address,
-        username=row.username,
-        verify_tls=row.verify_tls,
-        interval_s=row.interval_s,
-        status=nodes.bmc_status(row),
-    )
+    return from_row(views.Bmc, row, node=name, status=nodes.bmc_status(row))
 
 
 def _bmc(session: Session, node: NodeRow) -> NodeBmcRow:

@@ -200,17 +200,12 @@ def last_burn_ins(session: Session, node_ids: list[str]) -> dict[str, views.Burn
 def burn_in_view(row: BurnInRow) -> views.BurnIn:
     """A stored burn-in as its read model: its figures, what was skipped and the GPU check."""
     checks = row.checks or {}
-    return views.BurnIn(
-        id=row.id,
-        state=row.state,
-        kind=row.kind,
-        job_id=row.job_id,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
+    return from_row(
+        views.BurnIn,
+        row,
         figures={k: views.BurnInFigure(**v) for k, v in (row.figures or {}).items()},
         skipped=dict(checks.get("skipped") or {}),
         gpu=dict(checks.get("gpu") or {}),
-        reason=row.reason,
     )
 
 

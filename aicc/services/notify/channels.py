@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal, can_read, can_write
-from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, new_id, utcnow
+from aicc.services.common import Forbidden, Invalid, NotFound, TooMany, from_row, new_id, utcnow
 from aicc.services.notify import delivery, events, targets
 from aicc.services.notify.views import Channel, TestSent, TestState
 from aicc.services.tenancy import audit, tenancy
@@ -51,19 +51,7 @@ def check(
 
 
 def view(row: NotifyChannelRow) -> Channel:
-    return Channel(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,  # type: ignore[arg-type]
-        target=row.target,
-        project_id=row.project_id,
-        user_id=row.user_id,
-        events=list(row.events),
-        wait_min=row.wait_min,
-        has_secret=bool(row.secret),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(Channel, row, has_secret=bool(row.secret))
 
 
 def create(

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from aicc.services.common import from_row, read
 from aicc.services.notify import formats
 from aicc.services.notify.senders import Outgoing
 from aicc.services.notify.views import Delivery
@@ -127,17 +128,7 @@ def _claim_of(
             row.state, row.last_error = "failed", "the channel was deleted"
             continue
         row.state, row.claimed_by, row.attempts = "sending", holder, row.attempts + 1
-        message = formats.Message(
-            delivery_id=row.id,
-            event_id=event.id,
-            kind=event.kind,
-            subject=event.subject,
-            body=event.body,
-            at=event.at,
-            org_id=event.org_id,
-            project_id=event.project_id,
-            data=dict(event.data),
-        )
+        message = read(formats.Message, event, delivery_id=row.id, event_id=event.id)
         secret = sealer.open(channel.secret) if channel.secret else None
         claimed.append((row.id, Outgoing(channel.kind, channel.target, secret, message)))
     return claimed
@@ -175,15 +166,5 @@ def of_event(session: Session, event_id: str) -> list[Delivery]:
     """How an event's deliveries went (for tests and the portal)."""
     query = select(NotifyDeliveryRow).where(NotifyDeliveryRow.event_id == event_id)
     return [
-        Delivery(
-            id=r.id,
-            channel_id=r.channel_id,
-            channel_kind=r.channel_kind,  # type: ignore[arg-type]
-            state=r.state,  # type: ignore[arg-type]
-            attempts=r.attempts,
-            next_at=r.next_at,
-            last_error=r.last_error,
-            delivered_at=r.delivered_at,
-        )
-        for r in session.scalars(query.order_by(NotifyDeliveryRow.created_at))
+        from_row(Delivery, r) for r in session.scalars(query.order_by(NotifyDeliveryRow.created_at))
     ]

@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aicc.core.tenancy import Principal
-from aicc.services.common import NotFound, utcnow
+from aicc.services.common import NotFound, from_row, utcnow
 from aicc.services.notify.views import Inbox, InboxItem
 from aicc.store.tables.notify import NotifyEventRow, NotifyInboxRow
 
@@ -42,19 +42,7 @@ def items(
     if unread_only:
         query = query.where(NotifyInboxRow.read_at.is_(None))
     rows = session.execute(query).all()
-    page = [
-        InboxItem(
-            id=event.id,
-            kind=event.kind,
-            subject=event.subject,
-            body=event.body,
-            project_id=event.project_id,
-            data=dict(event.data),
-            at=event.at,
-            read=read_at is not None,
-        )
-        for event, read_at in rows[:limit]
-    ]
+    page = [from_row(InboxItem, event, read=read_at is not None) for event, read_at in rows[:limit]]
     more = len(rows) > limit
     return Inbox(
         items=page, unread=unread(session, who), next_cursor=str(start + limit) if more else None

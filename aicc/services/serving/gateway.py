@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from aicc.core import periods
 from aicc.core.states import DeploymentState
 from aicc.core.tenancy import Principal
-from aicc.services.common import from_row
+from aicc.services.common import from_row, read
 from aicc.services.serving import adapters, deployments, lifecycle
 from aicc.services.serving.views import GatewayRequest
 from aicc.services.tenancy import tenancy
@@ -134,16 +134,12 @@ def grant(session: Session, digest: str, *, now: datetime, zone: str) -> Grant |
                 GatewayRequestRow.billable.is_(True),
             )
         )
-    return Grant(
+    return read(
+        Grant,
+        row,
         key_id=row.id,
-        name=row.name,
-        org_id=row.org_id,
-        project_id=row.project_id,
         deployments=None if row.deployments is None else frozenset(row.deployments),
-        rpm=row.rpm,
-        tokens_per_month=row.tokens_per_month,
         tokens_used=int(used or 0),
-        tier=row.tier,
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from aicc.core import power_curve as power_curve_
 from aicc.core.topology import DeviceReading
-from aicc.services.common import NotFound, utc
+from aicc.services.common import NotFound, from_row, utc
 from aicc.services.nodes import census as node_census
 from aicc.services.telemetry.views import PowerBucket, PowerCurve
 from aicc.store.tables.telemetry import NODE_INDEX, DeviceSampleRow
@@ -130,7 +130,9 @@ def power_curve(session: Session, node: str, *, hours: float, now: datetime) -> 
         )
     chosen = next((s for s in ("bmc", "rapl") if s in by_source), next(iter(by_source), ""))
     made = power_curve_.curve(by_source.get(chosen, []), since=since, until=now)
-    return PowerCurve(
+    return from_row(
+        PowerCurve,
+        made,
         node=node,
         hours=hours,
         since=since,
@@ -138,13 +140,6 @@ def power_curve(session: Session, node: str, *, hours: float, now: datetime) -> 
         source=chosen,
         sources=sorted(by_source),
         bucket_s=int(made.width.total_seconds()),
-        samples=made.samples,
-        now_w=made.now_w,
-        now_at=made.now_at,
-        avg_w=made.avg_w,
-        max_w=made.max_w,
-        kwh=made.kwh,
-        limit_w=made.limit_w,
         buckets=[PowerBucket.model_validate(b, from_attributes=True) for b in made.buckets],
     )
 
