@@ -1,13 +1,21 @@
-"""Nodes through the API: inventory import, simulated accelerators, sharing, MIG slices, cordon."""
+"""Nodes through the API: inventory import, simulated accelerators, sharing, MIG slices, cordon.
+Placements, allocations, cordon and drain, and the pages by name run on SQLite and PostgreSQL;
+what is refused by the device catalog or the fit check's view of the nodes runs on SQLite alone
+(`sqlite_only`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.polling import wait
+
+# Refusals decided by the device catalog and the inventory's checks before anything is stored,
+# or by the fit check over a plain list of the nodes: the database answers nothing there.
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 INVENTORY = {
     "nodes": [
@@ -93,6 +101,7 @@ def test_cordon_stops_new_placements_until_uncordoned(api: TestClient) -> None:
     assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
 
+@sqlite_only
 def test_a_bad_inventory_names_what_to_fix(api: TestClient) -> None:
     bad = {"nodes": [{"name": "x", "cpu": 1, "memory": "1GiB", "devices": [{"model": "Z9000"}]}]}
     answer = api.post("/api/v1/nodes/import", json=bad)
@@ -181,6 +190,7 @@ def test_mig_slices_of_one_gpu_run_side_by_side_and_are_freed(
     assert env_of(api, done["id"], "CUDA_VISIBLE_DEVICES") == "0"  # simulated: the GPU's index
 
 
+@sqlite_only
 def test_a_mig_request_that_cannot_be_met_is_refused_with_what_to_ask(api: TestClient) -> None:
     wrong = {"command": "x", "resources": {"accelerator": {"mig": "1g.5gb", "model": "A100"}}}
     answer = api.post("/api/v1/jobs", json=wrong)
@@ -213,6 +223,7 @@ def test_pages_of_nodes_follow_by_name_each_with_its_devices(api: TestClient) ->
     assert models["gpu-a"] == ["A100-80GB", "A100-80GB"] and models["gpu-b"] == ["H100-SXM"]
 
 
+@sqlite_only
 def test_a_job_refused_for_want_of_a_node_is_accepted_once_one_is_imported(
     api: TestClient,
 ) -> None:
