@@ -67,10 +67,17 @@ def test_a_job_gets_the_devices_it_was_bound_to(api: TestClient) -> None:
     assert env_of(api, done["id"], "CUDA_VISIBLE_DEVICES") == "0,1"
 
 
-def test_shares_of_one_device_run_side_by_side(api: TestClient) -> None:
+GATED = 'while [ ! -e "$AICC_OUTPUT_DIR/gate" ]; do sleep 0.05; done'  # until the test says go
+
+
+def open_gate(tmp_path: Path, job: dict) -> None:
+    (tmp_path / "home" / "runs" / job["id"] / "outputs" / "gate").touch()
+
+
+def test_shares_of_one_device_run_side_by_side(api: TestClient, tmp_path: Path) -> None:
     api.post("/api/v1/nodes/import", json=INVENTORY)
     share = {"accelerator": {"milli": 500, "model": ["H100-SXM"], "memory": "20GiB"}}
-    jobs = [submit(api, {"command": "sleep 2", "resources": share}) for _ in range(3)]
+    jobs = [submit(api, {"command": GATED, "resources": share}) for _ in range(3)]
     running = [wait_state(api, j["id"], {"running", "succeeded"}) for j in jobs[:2]]
     assert {r["replicas"][0]["node"] for r in running} == {"gpu-b"}
     gpu_b = next(n for n in api.get("/api/v1/nodes").json()["items"] if n["name"] == "gpu-b")
@@ -78,6 +85,10 @@ def test_shares_of_one_device_run_side_by_side(api: TestClient) -> None:
     third = api.get(f"/api/v1/jobs/{jobs[2]['id']}").json()
     # waiting for room is pending, not admitted (issue 63.1), or it already got the room
     assert third["state"] in ("pending", "succeeded", "running", "scheduled")
+    for job in jobs[:2]:  # the first two end, and the third gets their room
+        open_gate(tmp_path, job)
+    wait_state(api, jobs[2]["id"], {"running"})
+    open_gate(tmp_path, jobs[2])
     for job in jobs:
         assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
@@ -175,13 +186,10 @@ def test_mig_slices_of_one_gpu_run_side_by_side_and_are_freed(
     assert [s["allocated"] for s in node["devices"][0]["mig"]] == [True] * 7
     assert node["devices"][0]["allocated_milli"] == 7 * 142
 
-    def open_gate(job: dict) -> None:
-        (tmp_path / "home" / "runs" / job["id"] / "outputs" / "gate").touch()
-
     for job in jobs[:7]:  # the first seven end, their slices are freed, and the eighth gets one
-        open_gate(job)
+        open_gate(tmp_path, job)
     wait_state(api, jobs[7]["id"], {"running"})
-    open_gate(jobs[7])
+    open_gate(tmp_path, jobs[7])
     done = wait_state(api, jobs[7]["id"], {"succeeded", "failed"})
     assert done["state"] == "succeeded" and done["replicas"][0]["devices"][0]["mig_slice"] in range(
         7
