@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from aicc.testing.tenants import make_tenant
 
 H = "T00:00:00+08:00"
 BIG = 2**63  # one past int64
+
+# The bounds that reach a column (int64, money, dates, cursors) are stored and read back on
+# both databases; an estimate is priced in memory and a body that is not JSON is refused before
+# any query: SQLite alone.
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def refused(answer: Any, field: str) -> str:
@@ -32,6 +38,7 @@ def test_an_empty_idempotency_key_is_a_422_not_a_500(api: TestClient) -> None:
     assert first.json()["id"] == again.json()["id"]
 
 
+@sqlite_only
 def test_estimate_amounts_beyond_any_model_or_not_numbers(api: TestClient) -> None:
     def estimate(**scenario: Any) -> Any:
         body = {
@@ -164,6 +171,7 @@ def test_audit_cursor_beyond_int64_is_a_422(api: TestClient) -> None:
     assert api.get("/api/v1/audit", params={"cursor": BIG - 1}).status_code == 200
 
 
+@sqlite_only
 def test_a_422_echoing_nan_or_bytes_is_still_json(api: TestClient) -> None:
     raw = b'{"command": "true", "resources": {"cpu": NaN}}'
     answer = api.post("/api/v1/jobs", content=raw, headers={"Content-Type": "application/json"})

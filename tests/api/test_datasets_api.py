@@ -1,11 +1,14 @@
 """The data set routes as a client sees them: the push protocol step by step, another tenant's
-private set as a 404, a public set read-only, and bad input as a clear 4xx that changes nothing."""
+private set as a 404, a public set read-only, and bad input as a clear 4xx that changes nothing.
+On SQLite and PostgreSQL, but for what no query decides (`sqlite_only`): a role refused before
+any lookup, and what a version's files and a stored pack's bytes answer."""
 
 from __future__ import annotations
 
 import json
 import os
 
+import pytest
 from fastapi.testclient import TestClient
 
 from aicc.api.state import AppState
@@ -14,6 +17,8 @@ from aicc.services.data import mounts
 from aicc.testing.datasets import OCTETS, push
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.tenants import Tenant
+
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def test_a_push_makes_versions_with_their_files(api: TestClient) -> None:
@@ -80,6 +85,8 @@ def test_a_public_set_is_readable_by_all_and_writable_by_its_project(
     assert api.get("/api/v1/datasets/open-set", headers=b).json()["latest"] == 1
 
 
+# The role is refused before anything is looked up.
+@sqlite_only
 def test_a_member_cannot_publish_to_the_open_catalog(api: TestClient, tenant_b: Tenant) -> None:
     answer = api.post(
         "/api/v1/datasets", json={"name": "leak", "visibility": "public"}, headers=tenant_b.headers
@@ -138,6 +145,9 @@ def test_bad_input_is_a_clear_4xx_that_changes_nothing(api: TestClient) -> None:
     assert after["latest"] == 1 and after["file_count"] == 1
 
 
+# Previews, profiles, queries and diffs are read from the version's files (DuckDB), not the
+# database; another tenant's 404 on PostgreSQL is the route walk's (test_authorization.py).
+@sqlite_only
 def test_look_inside_a_version_without_downloading_it(api: TestClient, tenant_b: Tenant) -> None:
     rows = "".join(f"{i},{'zh' if i % 3 else 'en'},{i * 1.5}\n" for i in range(1, 101))
     push(api, "table", {"train.csv": ("id,lang,score\n" + rows).encode(), "notes.txt": b"a\nb\n"})
@@ -240,6 +250,8 @@ def test_what_a_job_mounts_reads_with_its_grant_while_it_runs(
     assert api.get(f"{base}/data").status_code == 200
 
 
+# The packs are files on either database: the checksum is checked on their bytes.
+@sqlite_only
 def test_a_damaged_chunk_fails_loudly_and_never_serves_wrong_bytes(
     server: tuple[TestClient, AppState],
 ) -> None:

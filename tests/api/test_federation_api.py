@@ -137,6 +137,8 @@ def test_only_operators_list_the_sites(site: tuple[TestClient, Any]) -> None:
     assert api.get("/api/v1/federation/sites", headers=member.headers).status_code == 403
 
 
+# Refused from the server's settings before anything is stored: SQLite alone.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_placement_federation_is_refused_where_there_is_no_federation(
     server: tuple[TestClient, AppState],
 ) -> None:

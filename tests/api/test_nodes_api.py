@@ -1,13 +1,21 @@
-"""Nodes through the API: inventory import, simulated accelerators, sharing, MIG slices, cordon."""
+"""Nodes through the API: inventory import, simulated accelerators, sharing, MIG slices, cordon.
+Placements, allocations, cordon and drain, and the pages by name run on SQLite and PostgreSQL;
+what is refused by the device catalog or the fit check's view of the nodes runs on SQLite alone
+(`sqlite_only`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from aicc.testing.jobs import submit, wait_state
 from aicc.testing.polling import wait
+
+# Refusals decided by the device catalog and the inventory's checks before anything is stored,
+# or by the fit check over a plain list of the nodes: the database answers nothing there.
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 INVENTORY = {
     "nodes": [
@@ -59,10 +67,17 @@ def test_a_job_gets_the_devices_it_was_bound_to(api: TestClient) -> None:
     assert env_of(api, done["id"], "CUDA_VISIBLE_DEVICES") == "0,1"
 
 
-def test_shares_of_one_device_run_side_by_side(api: TestClient) -> None:
+GATED = 'while [ ! -e "$AICC_OUTPUT_DIR/gate" ]; do sleep 0.05; done'  # until the test says go
+
+
+def open_gate(tmp_path: Path, job: dict) -> None:
+    (tmp_path / "home" / "runs" / job["id"] / "outputs" / "gate").touch()
+
+
+def test_shares_of_one_device_run_side_by_side(api: TestClient, tmp_path: Path) -> None:
     api.post("/api/v1/nodes/import", json=INVENTORY)
     share = {"accelerator": {"milli": 500, "model": ["H100-SXM"], "memory": "20GiB"}}
-    jobs = [submit(api, {"command": "sleep 2", "resources": share}) for _ in range(3)]
+    jobs = [submit(api, {"command": GATED, "resources": share}) for _ in range(3)]
     running = [wait_state(api, j["id"], {"running", "succeeded"}) for j in jobs[:2]]
     assert {r["replicas"][0]["node"] for r in running} == {"gpu-b"}
     gpu_b = next(n for n in api.get("/api/v1/nodes").json()["items"] if n["name"] == "gpu-b")
@@ -70,6 +85,10 @@ def test_shares_of_one_device_run_side_by_side(api: TestClient) -> None:
     third = api.get(f"/api/v1/jobs/{jobs[2]['id']}").json()
     # waiting for room is pending, not admitted (issue 63.1), or it already got the room
     assert third["state"] in ("pending", "succeeded", "running", "scheduled")
+    for job in jobs[:2]:  # the first two end, and the third gets their room
+        open_gate(tmp_path, job)
+    wait_state(api, jobs[2]["id"], {"running"})
+    open_gate(tmp_path, jobs[2])
     for job in jobs:
         assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
@@ -93,6 +112,7 @@ def test_cordon_stops_new_placements_until_uncordoned(api: TestClient) -> None:
     assert wait_state(api, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
 
 
+@sqlite_only
 def test_a_bad_inventory_names_what_to_fix(api: TestClient) -> None:
     bad = {"nodes": [{"name": "x", "cpu": 1, "memory": "1GiB", "devices": [{"model": "Z9000"}]}]}
     answer = api.post("/api/v1/nodes/import", json=bad)
@@ -166,13 +186,10 @@ def test_mig_slices_of_one_gpu_run_side_by_side_and_are_freed(
     assert [s["allocated"] for s in node["devices"][0]["mig"]] == [True] * 7
     assert node["devices"][0]["allocated_milli"] == 7 * 142
 
-    def open_gate(job: dict) -> None:
-        (tmp_path / "home" / "runs" / job["id"] / "outputs" / "gate").touch()
-
     for job in jobs[:7]:  # the first seven end, their slices are freed, and the eighth gets one
-        open_gate(job)
+        open_gate(tmp_path, job)
     wait_state(api, jobs[7]["id"], {"running"})
-    open_gate(jobs[7])
+    open_gate(tmp_path, jobs[7])
     done = wait_state(api, jobs[7]["id"], {"succeeded", "failed"})
     assert done["state"] == "succeeded" and done["replicas"][0]["devices"][0]["mig_slice"] in range(
         7
@@ -181,6 +198,7 @@ def test_mig_slices_of_one_gpu_run_side_by_side_and_are_freed(
     assert env_of(api, done["id"], "CUDA_VISIBLE_DEVICES") == "0"  # simulated: the GPU's index
 
 
+@sqlite_only
 def test_a_mig_request_that_cannot_be_met_is_refused_with_what_to_ask(api: TestClient) -> None:
     wrong = {"command": "x", "resources": {"accelerator": {"mig": "1g.5gb", "model": "A100"}}}
     answer = api.post("/api/v1/jobs", json=wrong)
@@ -213,6 +231,7 @@ def test_pages_of_nodes_follow_by_name_each_with_its_devices(api: TestClient) ->
     assert models["gpu-a"] == ["A100-80GB", "A100-80GB"] and models["gpu-b"] == ["H100-SXM"]
 
 
+@sqlite_only
 def test_a_job_refused_for_want_of_a_node_is_accepted_once_one_is_imported(
     api: TestClient,
 ) -> None:

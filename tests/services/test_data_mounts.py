@@ -101,15 +101,28 @@ def test_a_queued_job_keeps_the_version_it_was_submitted_with(
     assert center.pinned(later.json()["id"])[0]["version_id"] != pin["version_id"]
 
 
+# References that are looked up, on both databases; malformed ones are refused by
+# core.parse_ref before any query: SQLite alone.
+LOOKED_UP = [
+    (["corpus@9"], 404, "corpus@9"),
+    (["nothing"], 404, "nothing"),
+    (["corpus@1", "corpus"], 422, "corpus is named twice"),
+]
+MALFORMED = [
+    (["Bad Name"], 422, "Bad Name"),
+    (["corpus@0"], 422, "corpus@0"),
+]
+
+
 @pytest.mark.parametrize(
-    ("refs", "status", "named"),
+    ("db_url", "refs", "status", "named"),
     [
-        (["corpus@9"], 404, "corpus@9"),
-        (["nothing"], 404, "nothing"),
-        (["Bad Name"], 422, "Bad Name"),
-        (["corpus@0"], 422, "corpus@0"),
-        (["corpus@1", "corpus"], 422, "corpus is named twice"),
+        pytest.param(db, *case, id=f"{db}-{case[2]}")
+        for cases, dbs in ((LOOKED_UP, ("sqlite", "postgresql")), (MALFORMED, ("sqlite",)))
+        for case in cases
+        for db in dbs
     ],
+    indirect=["db_url"],
 )
 def test_a_reference_that_does_not_resolve_is_refused_naming_it(
     center: Center, tmp_path: Path, refs: list[str], status: int, named: str
