@@ -1,5 +1,5 @@
-"""What a test server costs: the suite builds one a test (aicc/testing/servers.py's `in_process`),
-some 2,000 a run, so what each pays is paid that often.
+"""What a test server costs: most API, portal and service tests build one (aicc/testing/servers.py's
+`in_process`), so what each pays is paid that often.
 
 Builds `--servers` servers one after another in this process (SQLite, the tests' settings) and
 for each measures: build and start; the first request that meets every route (a path no route
